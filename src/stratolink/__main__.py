@@ -1,0 +1,5 @@
+"""`python -m stratolink` runs the command line."""
+
+from stratolink.cli import main
+
+main()
