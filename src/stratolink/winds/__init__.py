@@ -1,5 +1,16 @@
 """Wind fields: synthetic, forecast (truth plus growing error) and real GFS/ERA5 data."""
 
 from stratolink.winds.base import FloatArray, UniformWindField, WindField
+from stratolink.winds.forecast import ForecastWindField
+from stratolink.winds.gridded import GriddedWindField, load_wind_data
+from stratolink.winds.synthetic import SyntheticWindField
 
-__all__ = ["FloatArray", "UniformWindField", "WindField"]
+__all__ = [
+    "FloatArray",
+    "ForecastWindField",
+    "GriddedWindField",
+    "SyntheticWindField",
+    "UniformWindField",
+    "WindField",
+    "load_wind_data",
+]
