@@ -1,0 +1,100 @@
+"""Request bodies of the ground API (pydantic): everything a client sends is validated here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+
+
+class Strict(BaseModel):
+    """Base: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginRequest(Strict):
+    """Operator credentials."""
+
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class BalloonUpdate(Strict):
+    """Create or rename a balloon."""
+
+    name: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    info: dict[str, Any] | None = None
+
+
+class TelemetryRow(Strict):
+    """One telemetry sample (SI units: s, degrees, m, Pa, m/s, K; battery state of charge 0..1)."""
+
+    balloon_id: Ident
+    time: Annotated[float, Field(allow_inf_nan=False, ge=0)]
+    lat: Annotated[float, Field(allow_inf_nan=False, ge=-90, le=90)]
+    lon: Annotated[float, Field(allow_inf_nan=False, ge=-180, le=180)]
+    alt: Annotated[float, Field(allow_inf_nan=False, ge=-1000, le=100_000)]
+    battery: Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)] | None = None
+    pressure: Annotated[float, Field(allow_inf_nan=False, ge=0)] | None = None
+    speed: Finite | None = None
+    vertical_speed: Finite | None = None
+    temperature: Finite | None = None
+
+
+class TelemetryBatch(Strict):
+    """Rows to ingest in one request."""
+
+    rows: Annotated[list[TelemetryRow], Field(min_length=1, max_length=100_000)]
+
+
+class CommandAction(Strict):
+    """What the balloon should do: change altitude, hold, go to an altitude, ping, or cut down."""
+
+    type: Literal["ascend", "descend", "stay", "target_altitude", "ping", "cutdown"]
+    altitude: Annotated[float, Field(allow_inf_nan=False, ge=0, le=50_000)] | None = None
+
+    @model_validator(mode="after")
+    def _altitude_only_for_targets(self) -> CommandAction:
+        if self.type == "target_altitude" and self.altitude is None:
+            raise ValueError("target_altitude needs an 'altitude' in metres")
+        if self.type != "target_altitude" and self.altitude is not None:
+            raise ValueError(f"'{self.type}' takes no altitude")
+        return self
+
+
+class CommandRequest(Strict):
+    """Queue a command for a balloon; it is signed with the logged-in operator's key."""
+
+    balloon_id: Ident
+    action: CommandAction
+    lifetime_s: Annotated[float, Field(allow_inf_nan=False, gt=0, le=7 * 86400)] = 3600.0
+
+
+class CommandStateChange(Strict):
+    """Report a command's progress (from a gateway or tool)."""
+
+    state: Literal["sent", "acknowledged", "rejected", "expired"]
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+
+class PredictionIn(Strict):
+    """A stored prediction: one trajectory or an ensemble (cone)."""
+
+    kind: Literal["trajectory", "ensemble"]
+    params: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any]
+
+
+class LinkEventIn(Strict):
+    """A provider link going up or down."""
+
+    provider: Ident
+    state: Literal["up", "down"]
+    time: Annotated[float, Field(allow_inf_nan=False, ge=0)]
+    balloon_id: Ident | None = None
+    rtt: Annotated[float, Field(allow_inf_nan=False, ge=0)] | None = None
+    rate: Annotated[float, Field(allow_inf_nan=False, ge=0)] | None = None

@@ -1,0 +1,712 @@
+"""The mission store: one data layer over SQLite (WAL, the default) or PostgreSQL, chosen by URL.
+
+All writes run in transactions; schema changes come only from the Alembic migrations
+(`migrate()`), which every `MissionStore` applies on open.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    case,
+    create_engine,
+    event,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError
+
+from stratolink.errors import InvalidParameterError, StratolinkError
+from stratolink.ground import schema
+from stratolink.ground.schema import (
+    balloons,
+    bundles,
+    commands,
+    link_events,
+    operators,
+    predictions,
+    sessions,
+    telemetry,
+)
+
+TELEMETRY_FIELDS = (
+    "balloon_id",
+    "time",
+    "lat",
+    "lon",
+    "alt",
+    "battery",
+    "pressure",
+    "speed",
+    "vertical_speed",
+    "temperature",
+)
+OPTIONAL_TELEMETRY = ("battery", "pressure", "speed", "vertical_speed", "temperature")
+
+COMMAND_STATES = ("queued", "sent", "acknowledged", "rejected", "expired")
+COMMAND_TRANSITIONS: dict[str, frozenset[str]] = {
+    "queued": frozenset({"sent", "rejected", "expired"}),
+    "sent": frozenset({"acknowledged", "rejected", "expired"}),
+    "acknowledged": frozenset(),
+    "rejected": frozenset(),
+    "expired": frozenset(),
+}
+_STATE_TIME_COLUMN = {
+    "sent": "sent_at",
+    "acknowledged": "acknowledged_at",
+    "rejected": "rejected_at",
+    "expired": "expired_at",
+}
+LINK_STATES = ("up", "down")
+
+
+class CommandStateError(StratolinkError):
+    """A command state change that the state machine forbids (e.g. acknowledged -> queued)."""
+
+
+class NotFoundError(StratolinkError):
+    """The requested balloon, command or prediction does not exist."""
+
+
+def default_store_url(path: str | Path = "stratolink-ground.db") -> str:
+    """SQLite URL for a file path (the default store)."""
+    return f"sqlite:///{Path(path)}"
+
+
+def migrations_dir() -> str:
+    """Filesystem path of the packaged Alembic scripts."""
+    return str(resources.files("stratolink.ground").joinpath("migrations"))
+
+
+def make_engine(url: str) -> Engine:
+    """Engine for a store URL: SQLite gets WAL + foreign keys; PostgreSQL a modest pool."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise InvalidParameterError(f"not a database URL: {url!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        engine = create_engine(
+            parsed,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=16,
+            max_overflow=48,
+        ) if parsed.database not in (None, "", ":memory:") else create_engine(
+            parsed, connect_args={"check_same_thread": False}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a committed transaction survives an application crash; only
+            # an OS crash/power loss can drop the last few commits (never corrupts the file).
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    if backend == "postgresql":
+        return create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    raise InvalidParameterError(
+        f"unsupported database {backend!r}: use sqlite:///path or postgresql+psycopg://..."
+    )
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision` with the packaged Alembic migrations (no alembic.ini)."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", migrations_dir())
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        alembic_command.upgrade(config, revision)
+
+
+def _finite(value: Any, name: str) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidParameterError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
+def validate_telemetry(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A clean telemetry row (all fields present, finite, in range) or InvalidParameterError."""
+    try:
+        out: dict[str, Any] = {"balloon_id": str(row["balloon_id"])}
+        for name in ("time", "lat", "lon", "alt"):
+            out[name] = _finite(row[name], name)
+        for name in OPTIONAL_TELEMETRY:
+            value = row.get(name)
+            out[name] = None if value is None else _finite(value, name)
+    except KeyError as exc:
+        raise InvalidParameterError(f"telemetry row lacks field {exc.args[0]!r}") from exc
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidParameterError):
+            raise
+        raise InvalidParameterError(f"telemetry row has a non-numeric field: {exc}") from exc
+    if not -90.0 <= out["lat"] <= 90.0:
+        raise InvalidParameterError(f"lat {out['lat']} outside [-90, 90]")
+    if not -180.0 <= out["lon"] <= 180.0:
+        raise InvalidParameterError(f"lon {out['lon']} outside [-180, 180]")
+    return out
+
+
+class MissionStore:
+    """Balloons, telemetry, bundles, commands, predictions, link events and operators."""
+
+    def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.dialect = self.engine.dialect.name
+        if migrate_schema:
+            migrate(self.engine)
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> MissionStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _insert_ignore(self, table: Any) -> Any:
+        """INSERT that silently skips rows whose primary key already exists."""
+        if self.dialect == "postgresql":
+            return pg_dialect.insert(table).on_conflict_do_nothing()
+        return sqlite_dialect.insert(table).on_conflict_do_nothing()
+
+    def _bucket_expr(self, t0: float, width: float) -> ColumnElement[Any]:
+        scaled = (telemetry.c.time - literal(t0)) / literal(width)
+        if self.dialect == "postgresql":
+            return func.floor(scaled)
+        return func.cast(scaled, schema.Integer)
+
+    # ---- balloons ------------------------------------------------------------------------
+
+    def ensure_balloons(self, ids: Iterable[str], now: float | None = None) -> None:
+        """Create any balloon in `ids` not yet known (named after its id)."""
+        now = _time.time() if now is None else now
+        rows = [{"id": i, "name": i, "created_at": now, "info": {}} for i in sorted(set(ids))]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(self._insert_ignore(balloons), rows)
+
+    def upsert_balloon(
+        self, balloon_id: str, name: str | None = None, info: Mapping[str, Any] | None = None,
+        now: float | None = None,
+    ) -> dict[str, Any]:
+        """Create a balloon or update its name/info; returns the stored row."""
+        if not balloon_id or len(balloon_id) > 64:
+            raise InvalidParameterError("balloon id must be 1..64 characters")
+        now = _time.time() if now is None else now
+        with self.engine.begin() as conn:
+            existing = conn.execute(
+                select(balloons).where(balloons.c.id == balloon_id)
+            ).mappings().first()
+            if existing is None:
+                conn.execute(
+                    balloons.insert().values(
+                        id=balloon_id, name=name or balloon_id, created_at=now,
+                        info=dict(info or {}),
+                    )
+                )
+            else:
+                values: dict[str, Any] = {}
+                if name is not None:
+                    values["name"] = name
+                if info is not None:
+                    values["info"] = dict(info)
+                if values:
+                    conn.execute(
+                        update(balloons).where(balloons.c.id == balloon_id).values(**values)
+                    )
+        return self.get_balloon(balloon_id)
+
+    def get_balloon(self, balloon_id: str) -> dict[str, Any]:
+        """One balloon with its latest telemetry (or NotFoundError)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(balloons).where(balloons.c.id == balloon_id)
+            ).mappings().first()
+            if row is None:
+                raise NotFoundError(f"no balloon {balloon_id!r}")
+            out = dict(row)
+            out["latest"] = self._latest(conn, balloon_id)
+        return out
+
+    def list_balloons(self) -> list[dict[str, Any]]:
+        """Every balloon with its latest telemetry row (or None)."""
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(select(balloons).order_by(balloons.c.id))
+                    .mappings()]
+            for row in rows:
+                row["latest"] = self._latest(conn, row["id"])
+        return rows
+
+    @staticmethod
+    def _latest(conn: Connection, balloon_id: str) -> dict[str, Any] | None:
+        row = conn.execute(
+            select(telemetry)
+            .where(telemetry.c.balloon_id == balloon_id)
+            .order_by(telemetry.c.time.desc())
+            .limit(1)
+        ).mappings().first()
+        return None if row is None else dict(row)
+
+    # ---- telemetry -----------------------------------------------------------------------
+
+    def insert_telemetry(
+        self, rows: Iterable[Mapping[str, Any]], *, batch_size: int = 10_000,
+        validate: bool = True,
+    ) -> int:
+        """Bulk-insert telemetry rows (executemany in batches, one transaction per batch)."""
+        total = 0
+        batch: list[dict[str, Any]] = []
+        known: set[str] = set()
+        for row in rows:
+            clean = validate_telemetry(row) if validate else {
+                name: row.get(name) for name in TELEMETRY_FIELDS
+            }
+            batch.append(clean)
+            if len(batch) >= batch_size:
+                total += self._write_batch(batch, known)
+                batch = []
+        if batch:
+            total += self._write_batch(batch, known)
+        return total
+
+    def _write_batch(self, batch: list[dict[str, Any]], known: set[str]) -> int:
+        new_ids = {row["balloon_id"] for row in batch} - known
+        if new_ids:
+            self.ensure_balloons(new_ids)
+            known.update(new_ids)
+        with self.engine.begin() as conn:
+            conn.execute(telemetry.insert(), batch)
+        return len(batch)
+
+    def count_telemetry(self, balloon_id: str | None = None) -> int:
+        """Number of stored telemetry rows (for one balloon or all)."""
+        query = select(func.count()).select_from(telemetry)
+        if balloon_id is not None:
+            query = query.where(telemetry.c.balloon_id == balloon_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def telemetry_range(self, balloon_id: str) -> tuple[float, float] | None:
+        """(first, last) telemetry time of a balloon, or None without telemetry."""
+        with self.engine.connect() as conn:
+            first = conn.execute(
+                select(telemetry.c.time).where(telemetry.c.balloon_id == balloon_id)
+                .order_by(telemetry.c.time).limit(1)
+            ).scalar()
+            last = conn.execute(
+                select(telemetry.c.time).where(telemetry.c.balloon_id == balloon_id)
+                .order_by(telemetry.c.time.desc()).limit(1)
+            ).scalar()
+        if first is None or last is None:
+            return None
+        return float(first), float(last)
+
+    def telemetry_series(
+        self, balloon_id: str, start: float | None = None, end: float | None = None,
+        max_points: int = 2000,
+    ) -> dict[str, Any]:
+        """Telemetry in [start, end] as columns, at most `max_points` rows.
+
+        Within the limit the raw rows come back; above it the server averages each of
+        `max_points` equal time buckets and keeps the altitude/battery min and max per bucket
+        (so spikes survive), all in one aggregate query.
+        """
+        if max_points < 2:
+            raise InvalidParameterError("max_points must be at least 2")
+        span = (start, end) if start is not None and end is not None else (
+            self.telemetry_range(balloon_id))
+        columns = ("time", "lat", "lon", "alt", *OPTIONAL_TELEMETRY)
+        result: dict[str, Any] = {name: [] for name in columns}
+        result.update(balloon_id=balloon_id, total=0, downsampled=False,
+                      alt_min=[], alt_max=[], battery_min=[], battery_max=[])
+        if span is None:
+            return result
+        lo = float(span[0] if start is None else start)
+        hi = float(span[1] if end is None else end)
+        if hi < lo:
+            raise InvalidParameterError("end must not be before start")
+        where = and_(
+            telemetry.c.balloon_id == balloon_id, telemetry.c.time >= lo, telemetry.c.time <= hi
+        )
+        with self.engine.connect() as conn:
+            total = int(conn.execute(select(func.count()).where(where)).scalar_one())
+            result["total"] = total
+            if total <= max_points:
+                query = select(*(telemetry.c[name] for name in columns)).where(where).order_by(
+                    telemetry.c.time
+                )
+                rows = conn.execute(query).all()
+                for i, name in enumerate(columns):
+                    result[name] = [row[i] for row in rows]
+                result["alt_min"] = result["alt_max"] = result["alt"]
+                result["battery_min"] = result["battery_max"] = result["battery"]
+                return result
+            width = max((hi - lo) / max_points, 1e-9) * (1.0 + 1e-9)
+            bucket = self._bucket_expr(lo, width).label("bucket")
+            aggregates = [func.avg(telemetry.c[name]).label(name) for name in columns]
+            aggregates += [
+                func.min(telemetry.c.alt).label("alt_min"),
+                func.max(telemetry.c.alt).label("alt_max"),
+                func.min(telemetry.c.battery).label("battery_min"),
+                func.max(telemetry.c.battery).label("battery_max"),
+            ]
+            query = (
+                select(bucket, *aggregates).where(where).group_by(bucket).order_by(bucket)
+            )
+            buckets = conn.execute(query).mappings().all()
+        for name in (*columns, "alt_min", "alt_max", "battery_min", "battery_max"):
+            result[name] = [None if r[name] is None else float(r[name]) for r in buckets]
+        result["downsampled"] = True
+        return result
+
+    def telemetry_after(self, last_id: int, limit: int = 1000) -> list[dict[str, Any]]:
+        """Telemetry rows with id > last_id, oldest first (the live stream's cursor)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(telemetry).where(telemetry.c.id > last_id).order_by(telemetry.c.id)
+                .limit(limit)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    def max_ids(self) -> dict[str, int]:
+        """Highest telemetry and link-event ids (where a new live stream starts)."""
+        with self.engine.connect() as conn:
+            tel = conn.execute(select(func.max(telemetry.c.id))).scalar() or 0
+            link = conn.execute(select(func.max(link_events.c.id))).scalar() or 0
+        return {"telemetry": int(tel), "link_events": int(link)}
+
+    # ---- bundles -------------------------------------------------------------------------
+
+    def record_bundle(self, bundle: Any, received_at: float, provider: str | None = None) -> bool:
+        """Store an arriving bundle exactly once (by id); False if it was already stored."""
+        row = {
+            "id": str(bundle.id),
+            "source": str(bundle.source),
+            "destination": str(bundle.destination),
+            "priority": int(bundle.priority),
+            "created": float(bundle.created),
+            "lifetime": float(bundle.lifetime),
+            "kind": str(bundle.kind),
+            "payload": bytes(bundle.payload),
+            "received_at": float(received_at),
+            "provider": provider,
+        }
+        with self.engine.begin() as conn:
+            stored = conn.execute(
+                self._insert_ignore(bundles).values(**row).returning(bundles.c.id)
+            ).first()
+        return stored is not None
+
+    def count_bundles(self, kind: str | None = None) -> int:
+        """Number of stored bundles (optionally of one kind)."""
+        query = select(func.count()).select_from(bundles)
+        if kind is not None:
+            query = query.where(bundles.c.kind == kind)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # ---- commands ------------------------------------------------------------------------
+
+    def queue_command(
+        self,
+        balloon_id: str,
+        operator: str,
+        action: Mapping[str, Any],
+        *,
+        now: float,
+        lifetime: float,
+        sign: Callable[[int, float, float], bytes] | None = None,
+    ) -> dict[str, Any]:
+        """Queue a command with the balloon's next sequence number, signed by `sign(seq, ...)`."""
+        if lifetime <= 0 or not math.isfinite(lifetime):
+            raise InvalidParameterError("command lifetime must be a positive number of seconds")
+        self.get_balloon(balloon_id)
+        expires_at = now + lifetime
+        for _attempt in range(20):
+            try:
+                with self.engine.begin() as conn:
+                    last = conn.execute(
+                        select(func.max(commands.c.seq)).where(
+                            commands.c.balloon_id == balloon_id
+                        )
+                    ).scalar()
+                    seq = int(last or 0) + 1
+                    signed = sign(seq, now, expires_at) if sign is not None else None
+                    new_id = conn.execute(
+                        commands.insert().values(
+                            balloon_id=balloon_id, seq=seq, operator=operator,
+                            action=dict(action), state="queued", created_at=now,
+                            expires_at=expires_at, updated_at=now, signed=signed,
+                        ).returning(commands.c.id)
+                    ).scalar_one()
+                return self.get_command(int(new_id))
+            except IntegrityError:
+                continue  # another writer took this seq; take the next one
+        raise StratolinkError("could not allocate a command sequence number (store busy)")
+
+    def get_command(self, command_id: int) -> dict[str, Any]:
+        """One command (or NotFoundError)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(commands).where(commands.c.id == command_id)
+            ).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no command {command_id}")
+        return dict(row)
+
+    def transition_command(
+        self, command_id: int, new_state: str, *, now: float, reason: str | None = None,
+        bundle_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Move a command along queued -> sent -> acknowledged/rejected/expired (atomic CAS).
+
+        Repeating the current state is a no-op (duplicate acks are normal on a DTN link).
+        """
+        if new_state not in COMMAND_STATES:
+            raise InvalidParameterError(
+                f"unknown command state {new_state!r}; one of {', '.join(COMMAND_STATES)}"
+            )
+        for _attempt in range(5):
+            current = self.get_command(command_id)
+            old = current["state"]
+            if old == new_state:
+                return current
+            if new_state not in COMMAND_TRANSITIONS[old]:
+                raise CommandStateError(
+                    f"command {command_id} cannot go from {old!r} to {new_state!r}"
+                )
+            values: dict[str, Any] = {"state": new_state, "updated_at": now}
+            if new_state in _STATE_TIME_COLUMN:
+                values[_STATE_TIME_COLUMN[new_state]] = now
+            if reason is not None:
+                values["reason"] = reason
+            if bundle_id is not None:
+                values["bundle_id"] = bundle_id
+            with self.engine.begin() as conn:
+                changed = conn.execute(
+                    update(commands)
+                    .where(commands.c.id == command_id, commands.c.state == old)
+                    .values(**values)
+                ).rowcount
+            if changed:
+                return self.get_command(command_id)
+        raise CommandStateError(f"command {command_id} is changing concurrently; try again")
+
+    def list_commands(
+        self, balloon_id: str | None = None, state: str | None = None, limit: int = 200,
+        updated_since: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Commands, newest first, optionally filtered by balloon, state or update time."""
+        query = select(commands).order_by(commands.c.id.desc()).limit(limit)
+        if balloon_id is not None:
+            query = query.where(commands.c.balloon_id == balloon_id)
+        if state is not None:
+            if state not in COMMAND_STATES:
+                raise InvalidParameterError(f"unknown command state {state!r}")
+            query = query.where(commands.c.state == state)
+        if updated_since is not None:
+            query = query.where(commands.c.updated_at >= updated_since)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def commands_for_live(self, since: float, watched: Sequence[int]) -> list[dict[str, Any]]:
+        """Open commands, the `watched` ids, and any updated at or after `since`."""
+        condition = or_(commands.c.state.in_(("queued", "sent")), commands.c.updated_at >= since)
+        if watched:
+            condition = or_(condition, commands.c.id.in_(list(watched)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(commands).where(condition).order_by(commands.c.id.desc()).limit(2000)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    def expire_commands(self, now: float) -> list[int]:
+        """Mark every queued/sent command past its expiry as expired; returns their ids."""
+        with self.engine.begin() as conn:
+            ids = [
+                int(i) for i in conn.execute(
+                    select(commands.c.id).where(
+                        commands.c.state.in_(("queued", "sent")), commands.c.expires_at <= now
+                    )
+                ).scalars()
+            ]
+            if ids:
+                conn.execute(
+                    update(commands)
+                    .where(commands.c.id.in_(ids), commands.c.state.in_(("queued", "sent")))
+                    .values(state="expired", expired_at=now, updated_at=now,
+                            reason=case((commands.c.reason.is_(None), "lifetime elapsed"),
+                                        else_=commands.c.reason))
+                )
+        return ids
+
+    # ---- predictions ---------------------------------------------------------------------
+
+    def save_prediction(
+        self, balloon_id: str | None, kind: str, params: Mapping[str, Any],
+        data: Mapping[str, Any] | Sequence[Any], now: float,
+    ) -> int:
+        """Store a trajectory or ensemble prediction (JSON); returns its id."""
+        if kind not in ("trajectory", "ensemble"):
+            raise InvalidParameterError("prediction kind must be 'trajectory' or 'ensemble'")
+        with self.engine.begin() as conn:
+            return int(conn.execute(
+                predictions.insert().values(
+                    balloon_id=balloon_id, kind=kind, params=dict(params), data=data,
+                    created_at=now,
+                ).returning(predictions.c.id)
+            ).scalar_one())
+
+    def latest_prediction(self, balloon_id: str, kind: str | None = None) -> dict[str, Any]:
+        """The newest prediction for a balloon (or NotFoundError)."""
+        query = (
+            select(predictions).where(predictions.c.balloon_id == balloon_id)
+            .order_by(predictions.c.created_at.desc(), predictions.c.id.desc()).limit(1)
+        )
+        if kind is not None:
+            query = query.where(predictions.c.kind == kind)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no prediction for balloon {balloon_id!r}")
+        return dict(row)
+
+    # ---- link events ---------------------------------------------------------------------
+
+    def record_link_event(
+        self, provider: str, state: str, time: float, *, balloon_id: str | None = None,
+        rtt: float | None = None, rate: float | None = None,
+    ) -> int:
+        """Record a provider link going up or down (with its round-trip time when known)."""
+        if state not in LINK_STATES:
+            raise InvalidParameterError("link state must be 'up' or 'down'")
+        with self.engine.begin() as conn:
+            return int(conn.execute(
+                link_events.insert().values(
+                    provider=provider, state=state, time=time, balloon_id=balloon_id,
+                    rtt=rtt, rate=rate,
+                ).returning(link_events.c.id)
+            ).scalar_one())
+
+    def link_events_between(
+        self, start: float | None = None, end: float | None = None, limit: int = 10_000,
+    ) -> list[dict[str, Any]]:
+        """Link events in a time range, oldest first."""
+        query = select(link_events).order_by(link_events.c.time, link_events.c.id).limit(limit)
+        if start is not None:
+            query = query.where(link_events.c.time >= start)
+        if end is not None:
+            query = query.where(link_events.c.time <= end)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def link_events_after(self, last_id: int, limit: int = 1000) -> list[dict[str, Any]]:
+        """Link events with id > last_id (the live stream's cursor)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(link_events).where(link_events.c.id > last_id)
+                .order_by(link_events.c.id).limit(limit)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    def link_status(self) -> list[dict[str, Any]]:
+        """The latest event of every (provider, balloon) pair: is that link up now?"""
+        latest = (
+            select(func.max(link_events.c.id))
+            .group_by(link_events.c.provider, link_events.c.balloon_id)
+            .scalar_subquery()
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(link_events).where(link_events.c.id.in_(latest))
+                .order_by(link_events.c.provider, link_events.c.balloon_id)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    # ---- operators and sessions ----------------------------------------------------------
+
+    def add_operator(
+        self, username: str, password_hash: str, public_key: bytes,
+        encrypted_private_key: bytes, now: float,
+    ) -> None:
+        """Register an operator (username must be new)."""
+        if not username or len(username) > 64:
+            raise InvalidParameterError("username must be 1..64 characters")
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(operators.insert().values(
+                    username=username, password_hash=password_hash, public_key=public_key,
+                    encrypted_private_key=encrypted_private_key, created_at=now,
+                ))
+        except IntegrityError as exc:
+            raise InvalidParameterError(f"operator {username!r} already exists") from exc
+
+    def get_operator(self, username: str) -> dict[str, Any] | None:
+        """An operator's stored credentials, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(operators).where(operators.c.username == username)
+            ).mappings().first()
+        return None if row is None else dict(row)
+
+    def list_operators(self) -> list[dict[str, Any]]:
+        """Usernames and public keys of every operator."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(operators.c.username, operators.c.public_key, operators.c.created_at)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    def add_session(self, token_hash: str, username: str, now: float, lifetime: float) -> None:
+        """Remember a login session by the hash of its token."""
+        with self.engine.begin() as conn:
+            conn.execute(sessions.delete().where(sessions.c.expires_at < now))
+            conn.execute(sessions.insert().values(
+                token_hash=token_hash, username=username, created_at=now,
+                expires_at=now + lifetime,
+            ))
+
+    def session_user(self, token_hash: str, now: float) -> str | None:
+        """The username of a live session, or None if unknown or expired."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(sessions.c.username).where(
+                    sessions.c.token_hash == token_hash, sessions.c.expires_at > now
+                )
+            ).first()
+        return None if row is None else str(row[0])
+
+    def drop_session(self, token_hash: str) -> None:
+        """End a session (logout)."""
+        with self.engine.begin() as conn:
+            conn.execute(sessions.delete().where(sessions.c.token_hash == token_hash))

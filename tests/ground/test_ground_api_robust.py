@@ -1,0 +1,102 @@
+"""Adversarial clients cannot corrupt the store; a million-row store still answers quickly."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from ground_helpers import OPERATOR, PASSWORD, T0, flight_rows, seed_operator
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from stratolink.ground.api import create_app
+from stratolink.ground.store import COMMAND_STATES, MissionStore
+
+
+@pytest.fixture(scope="module")
+def fuzz_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Any]]:
+    store = MissionStore(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'm.db'}")
+    seed_operator(store)
+    store.insert_telemetry(flight_rows("SL-1", 10))
+    with TestClient(create_app(store, live_interval=0.05)) as client:
+        token = client.post("/api/auth/login",
+                            json={"username": OPERATOR, "password": PASSWORD}).json()["token"]
+        yield client, {"Authorization": f"Bearer {token}"}
+    store.close()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**20, 10**20)
+    | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
+                                                                 max_size=5),
+    max_leaves=12,
+)
+field_names = st.sampled_from([
+    "balloon_id", "time", "lat", "lon", "alt", "battery", "action", "type", "altitude",
+    "state", "reason", "rows", "provider", "kind", "data", "params", "lifetime_s", "name",
+])
+near_valid = st.dictionaries(field_names, json_values | st.sampled_from(
+    ["SL-1", "stay", "target_altitude", "sent", "up", 45.0, T0, {"type": "stay"}]), max_size=6)
+targets = st.sampled_from([
+    ("post", "/api/telemetry"), ("post", "/api/commands"), ("post", "/api/commands/1/state"),
+    ("post", "/api/links/events"), ("post", "/api/balloons/SL-1/predictions"),
+    ("put", "/api/balloons/SL-1"), ("post", "/api/auth/login"),
+])
+
+
+@settings(max_examples=150)
+@given(target=targets, body=st.one_of(json_values, near_valid,
+                                      st.builds(lambda r: {"rows": [r]}, near_valid)))
+def test_junk_requests_get_4xx_and_leave_the_store_consistent(
+    fuzz_client: tuple[TestClient, Any], target: tuple[str, str], body: Any
+) -> None:
+    client, headers = fuzz_client
+    method, path = target
+    raw = json.dumps(body, allow_nan=True)  # NaN/Infinity tokens too: not valid JSON
+    reply = client.request(method.upper(), path, content=raw,
+                           headers={**headers, "content-type": "application/json"})
+    assert reply.status_code < 500, reply.text
+    if reply.status_code >= 400:
+        assert isinstance(reply.json()["detail"], str) and reply.json()["detail"]
+    store: MissionStore = client.app.state.store  # type: ignore[attr-defined]
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA integrity_check")).scalar_one() == "ok"
+        for lat, lon, alt in conn.execute(text("SELECT lat, lon, alt FROM telemetry")):
+            assert -90 <= lat <= 90 and -180 <= lon <= 180 and math.isfinite(alt)
+        for state, signed in conn.execute(text("SELECT state, signed FROM commands")):
+            assert state in COMMAND_STATES and signed
+
+
+@pytest.mark.slow
+def test_a_million_rows_come_back_downsampled_and_fast(tmp_path: Path) -> None:
+    store = MissionStore(f"sqlite:///{tmp_path / 'big.db'}")
+    n = 1_000_000
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for i in range(n):
+            yield {"balloon_id": "SL-1", "time": T0 + 5.0 * i, "lat": 40 + 10 * math.sin(i / 1e5),
+                   "lon": -170 + 340 * i / n, "alt": 18_000 + 500 * math.sin(i / 3e3),
+                   "battery": 0.5}
+
+    assert store.insert_telemetry(rows(), batch_size=50_000, validate=False) == n
+    with TestClient(create_app(store)) as client:
+        started = time.perf_counter()
+        reply = client.get("/api/balloons/SL-1/telemetry", params={"max_points": 1000})
+        elapsed = time.perf_counter() - started
+        body = reply.json()
+        assert body["total"] == n and body["downsampled"]
+        assert 900 <= body["points"] <= 1000
+        assert elapsed < 5.0, f"downsampling 1e6 rows took {elapsed:.2f} s"
+        day = client.get("/api/balloons/SL-1/telemetry",
+                         params={"start": T0, "end": T0 + 86400, "max_points": 500}).json()
+        assert day["total"] == 17281 and day["points"] <= 500
+        assert max(day["alt_max"]) == pytest.approx(18_500, abs=1)
+    store.close()
