@@ -136,6 +136,24 @@ def test_bundles_are_stored_exactly_once(store: MissionStore) -> None:
     assert store.count_bundles() == 2 and store.count_bundles("file") == 1
 
 
+def test_store_works_without_returning(tmp_path: Path) -> None:
+    """SQLite before 3.35 has no RETURNING; the store must not depend on it."""
+    mission = MissionStore(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        mission.engine.dialect.insert_returning = False
+        assert mission.record_bundle(_FakeBundle("c" * 32), received_at=1.0) is True
+        assert mission.record_bundle(_FakeBundle("c" * 32), received_at=2.0) is False
+        mission.upsert_balloon("SL-9")
+        first = mission.queue_command("SL-9", "ada", {"action": "stay"}, now=1.0, lifetime=9.0)
+        second = mission.queue_command("SL-9", "ada", {"action": "up"}, now=2.0, lifetime=9.0)
+        assert second["id"] == first["id"] + 1 and second["seq"] == 2
+        pid = mission.save_prediction("SL-9", "trajectory", {}, {"points": []}, 3.0)
+        assert mission.latest_prediction("SL-9")["id"] == pid
+        assert mission.record_link_event("p1", "up", 4.0) >= 1
+    finally:
+        mission.close()
+
+
 def test_command_state_machine(store: MissionStore) -> None:
     store.upsert_balloon("SL-1")
     signed_seqs: list[int] = []

@@ -422,10 +422,11 @@ class MissionStore:
             "provider": provider,
         }
         with self.engine.begin() as conn:
-            stored = conn.execute(
-                self._insert_ignore(bundles).values(**row).returning(bundles.c.id)
-            ).first()
-        return stored is not None
+            insert = self._insert_ignore(bundles).values(**row)
+            if conn.dialect.insert_returning:
+                return conn.execute(insert.returning(bundles.c.id)).first() is not None
+            # SQLite before 3.35 has no RETURNING; its rowcount is reliable instead.
+            return bool(conn.execute(insert).rowcount == 1)
 
     def count_bundles(self, kind: str | None = None) -> int:
         """Number of stored bundles (optionally of one kind)."""
@@ -462,13 +463,13 @@ class MissionStore:
                     ).scalar()
                     seq = int(last or 0) + 1
                     signed = sign(seq, now, expires_at) if sign is not None else None
-                    new_id = conn.execute(
+                    new_id = _inserted_id(conn.execute(
                         commands.insert().values(
                             balloon_id=balloon_id, seq=seq, operator=operator,
                             action=dict(action), state="queued", created_at=now,
                             expires_at=expires_at, updated_at=now, signed=signed,
-                        ).returning(commands.c.id)
-                    ).scalar_one()
+                        )
+                    ))
                 return self.get_command(int(new_id))
             except IntegrityError:
                 continue  # another writer took this seq; take the next one
@@ -580,12 +581,12 @@ class MissionStore:
         if kind not in ("trajectory", "ensemble"):
             raise InvalidParameterError("prediction kind must be 'trajectory' or 'ensemble'")
         with self.engine.begin() as conn:
-            return int(conn.execute(
+            return _inserted_id(conn.execute(
                 predictions.insert().values(
                     balloon_id=balloon_id, kind=kind, params=dict(params), data=data,
                     created_at=now,
-                ).returning(predictions.c.id)
-            ).scalar_one())
+                )
+            ))
 
     def latest_prediction(self, balloon_id: str, kind: str | None = None) -> dict[str, Any]:
         """The newest prediction for a balloon (or NotFoundError)."""
@@ -611,12 +612,12 @@ class MissionStore:
         if state not in LINK_STATES:
             raise InvalidParameterError("link state must be 'up' or 'down'")
         with self.engine.begin() as conn:
-            return int(conn.execute(
+            return _inserted_id(conn.execute(
                 link_events.insert().values(
                     provider=provider, state=state, time=time, balloon_id=balloon_id,
                     rtt=rtt, rate=rate,
-                ).returning(link_events.c.id)
-            ).scalar_one())
+                )
+            ))
 
     def link_events_between(
         self, start: float | None = None, end: float | None = None, limit: int = 10_000,
@@ -710,3 +711,11 @@ class MissionStore:
         """End a session (logout)."""
         with self.engine.begin() as conn:
             conn.execute(sessions.delete().where(sessions.c.token_hash == token_hash))
+
+
+def _inserted_id(result: Any) -> int:
+    """Primary key of a single-row insert (portable: RETURNING is absent before SQLite 3.35)."""
+    key = result.inserted_primary_key
+    if key is None or key[0] is None:
+        raise StratolinkError("the database did not report the new row's id")
+    return int(key[0])
