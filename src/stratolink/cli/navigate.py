@@ -1,16 +1,142 @@
-"""`stratolink navigate` command (being built; see the project's open issues)."""
+"""`stratolink navigate-eval`: fly navigation controllers through a seeded scenario suite."""
 
 from __future__ import annotations
 
-import typer
+import json
+import time
+from pathlib import Path
 
-from stratolink.errors import StratolinkError
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from stratolink.errors import InvalidParameterError
+
+
+def _parse_controllers(text: str) -> list[str]:
+    from stratolink.navigation.evaluate import CONTROLLERS
+
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    if not names:
+        raise InvalidParameterError("--controllers needs at least one name")
+    for name in names:
+        if name not in CONTROLLERS:
+            raise InvalidParameterError(
+                f"unknown controller {name!r}; choose from {', '.join(CONTROLLERS)}"
+            )
+    return list(dict.fromkeys(names))
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
 
     @app.command("navigate-eval")
-    def _placeholder() -> None:
-        """Not available in this version yet."""
-        raise StratolinkError("'navigate' is not available in this version yet")
+    def navigate_eval(
+        suite: str = typer.Option("small", help="Scenario suite: small or big."),
+        controllers: str = typer.Option(
+            "greedy,planner", help="Comma-separated controllers: greedy, planner."
+        ),
+        workers: int = typer.Option(0, help="Worker processes (0 = one per core)."),
+        out: Path = typer.Option(Path("navigate-eval"), help="Directory for the plot and JSON."),
+        scenarios: int = typer.Option(0, help="Use only the first N scenarios (0 = all)."),
+        hours: float = typer.Option(
+            0.0, help="Override the flight duration in hours (0 = suite's)."
+        ),
+    ) -> None:
+        """Fly controllers in the true synthetic wind, deciding on forecasts; report TWR50 etc."""
+        from stratolink.navigation.evaluate import (
+            EvalSettings,
+            check_world_available,
+            summarise,
+        )
+        from stratolink.navigation.scenarios import SUITES, make_suite
+        from stratolink.navigation.suite import (
+            default_workers,
+            plot_flights,
+            results_json,
+            run_suite,
+        )
+
+        if suite not in SUITES:
+            raise InvalidParameterError(f"unknown suite {suite!r}; choose one of {sorted(SUITES)}")
+        if workers < 0 or scenarios < 0 or hours < 0:
+            raise InvalidParameterError("--workers, --scenarios and --hours must not be negative")
+        names = _parse_controllers(controllers)
+        check_world_available()
+        cases = make_suite(suite, count=scenarios or None, duration_h=hours or None)
+        n_workers = workers or default_workers()
+        settings = EvalSettings()
+        err = Console(stderr=True)
+        console = Console(width=160)
+        started = time.perf_counter()
+        with Progress(
+            TextColumn("[bold]navigate-eval[/] {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+        ) as progress:
+            task = progress.add_task(
+                f"{suite}: {len(cases)} scenarios x {len(names)} controllers, {n_workers} workers",
+                total=len(cases) * len(names),
+            )
+            results = run_suite(
+                cases,
+                names,
+                settings,
+                workers=n_workers,
+                on_result=lambda _r: progress.advance(task),
+            )
+        wall = time.perf_counter() - started
+        summary = summarise(results)
+        table = Table(title=f"navigate-eval: suite {suite}, {len(cases)} scenarios, {wall:.0f} s")
+        columns = [
+            ("controller", None),
+            ("TWR50", "twr50"),
+            ("95% CI", "twr50_ci95"),
+            ("TWR50 station", "twr50_station"),
+            ("mean dist km", "mean_distance_km"),
+            ("final dist km", "final_distance_km"),
+            ("pump Wh", "energy_wh"),
+            ("min battery Wh", "min_battery_wh"),
+            ("go-to arrived", "goto_arrived"),
+            ("arrival h", "arrival_h"),
+            ("s/flight", "wall_s_per_flight"),
+        ]
+        for title, _key in columns:
+            table.add_column(title, justify="right" if _key else "left")
+        for name, metrics in summary.items():
+            table.add_row(name, *(_fmt(metrics[key]) for _t, key in columns[1:] if key))
+        console.print(table)
+        if "greedy" in summary and "planner" in summary and summary["greedy"]["twr50"] > 0:
+            ratio = summary["planner"]["twr50"] / summary["greedy"]["twr50"]
+            console.print(f"planner / greedy mean TWR50 = {ratio:.2f}")
+        out.mkdir(parents=True, exist_ok=True)
+        plot = plot_flights(
+            results,
+            out / f"navigate-eval-{suite}.png",
+            radius_km=settings.station_radius_m / 1000.0,
+            title=f"stratolink navigate-eval ({suite})",
+        )
+        document = results_json(suite, summary)
+        document["wall_s"] = round(wall, 1)
+        document["workers"] = n_workers
+        (out / f"navigate-eval-{suite}.json").write_text(
+            json.dumps(
+                {**document, "flights": [{**r.__dict__, "track": None} for r in results]},
+                indent=1,
+            )
+        )
+        console.print(f"plot: {plot}")
+        print(json.dumps(document), flush=True)

@@ -1,0 +1,351 @@
+"""Fly controllers through scenarios: the truth moves the balloon, the controller sees the forecast.
+
+`fly` is the closed loop for one scenario and one controller; `summarise` turns many
+flights into the suite's metrics (TWR50 with a bootstrap 95% interval, distance, energy,
+arrival time). Everything is seeded, so a run can be repeated exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from stratolink.errors import InvalidParameterError, StratolinkError
+from stratolink.navigation.greedy import StationSeekerController
+from stratolink.navigation.planner import PlannerConfig, PlannerController
+from stratolink.navigation.scenarios import EARTH_RADIUS_M, Scenario
+from stratolink.navigation.types import Controller, NavObservation, WindColumn
+from stratolink.navigation.vehicle import VehicleModel
+from stratolink.winds.base import FloatArray, WindField
+
+CONTROLLERS = ("greedy", "planner")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Closed-loop timing: integration step, decision interval, forecast re-issue interval."""
+
+    step_s: float = 180.0
+    decision_s: float = 600.0
+    forecast_interval_s: float = 6 * 3600.0
+    station_radius_m: float = 50_000.0
+    level_spacing_m: float = 500.0
+    track_every: int = 5
+
+
+class BalloonModel(Protocol):
+    """The parts of the superpressure balloon model the evaluation needs."""
+
+    params: Any
+
+    def initial_state(
+        self, t: float, lat: float, lon: float, alt: float, battery_fraction: float = 1.0
+    ) -> Any: ...
+
+    def step(
+        self, state: Any, wind: WindField, dt: float, target_altitude_m: FloatArray
+    ) -> Any: ...
+
+
+@dataclass
+class World:
+    """The simulated world of one scenario: true wind, forecast factory, balloon, sun."""
+
+    truth: WindField
+    forecast_factory: Callable[[WindField, float, int], WindField]
+    balloon: BalloonModel
+    sun_is_up: Callable[[FloatArray, FloatArray, FloatArray], Any]
+
+
+def check_world_available() -> None:
+    """Fail with one clear line if the synthetic wind or balloon models cannot be imported."""
+    import importlib
+
+    for module in (
+        "stratolink.winds.synthetic",
+        "stratolink.winds.forecast",
+        "stratolink.flight.superpressure",
+        "stratolink.flight.solar",
+    ):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise StratolinkError(
+                f"navigate-eval needs {module}, which cannot be imported here ({exc})"
+            ) from exc
+
+
+def default_world(scenario: Scenario) -> World:
+    """The project's synthetic truth, its forecast model and the superpressure balloon."""
+    from stratolink.flight.solar import sun_is_up
+    from stratolink.flight.superpressure import SuperpressureBalloon, SuperpressureParams
+    from stratolink.winds.forecast import ForecastWindField
+    from stratolink.winds.synthetic import SyntheticWindField
+
+    def forecast_factory(truth: WindField, issued_at: float, seed: int) -> WindField:
+        return ForecastWindField(truth, issued_at=issued_at, seed=seed)
+
+    return World(
+        truth=SyntheticWindField(seed=scenario.field_seed),
+        forecast_factory=forecast_factory,
+        balloon=SuperpressureBalloon(SuperpressureParams()),
+        sun_is_up=sun_is_up,
+    )
+
+
+@dataclass
+class FlightResult:
+    """One controller's flight in one scenario: metrics and a thinned track for plots."""
+
+    scenario: int
+    mission: str
+    controller: str
+    twr50: float
+    mean_distance_km: float
+    final_distance_km: float
+    energy_wh: float
+    min_battery_wh: float
+    arrival_h: float | None
+    decisions: int
+    wall_s: float
+    track: dict[str, list[float]] = field(default_factory=dict)
+
+
+def pressure_at(altitude_m: float) -> float:
+    """US Standard Atmosphere 1976 pressure (Pa) in the balloon's band (11-32 km)."""
+    if altitude_m <= 20000.0:
+        return float(22632.06 * np.exp(-0.000157688 * (altitude_m - 11000.0)))
+    return float(5474.889 * (1.0 + (altitude_m - 20000.0) / 216650.0) ** -34.16319)
+
+
+def local_offset(lat: float, lon: float, lat0: float, lon0: float) -> tuple[float, float]:
+    """East/north metres of (lat, lon) from (lat0, lon0) on the plane tangent at (lat0, lon0)."""
+    dlon = (lon - lon0 + 180.0) % 360.0 - 180.0
+    east = EARTH_RADIUS_M * np.cos(np.radians(lat0)) * np.radians(dlon)
+    north = EARTH_RADIUS_M * np.radians(lat - lat0)
+    return float(east), float(north)
+
+
+def great_circle_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Haversine distance in metres on the mean-radius sphere."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp = p2 - p1
+    dl = np.radians(lon2 - lon1)
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return float(2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(min(1.0, a))))
+
+
+def observe(
+    t: float,
+    lat: float,
+    lon: float,
+    alt: float,
+    battery_wh: float,
+    vehicle: VehicleModel,
+    forecast: WindField,
+    levels: FloatArray,
+    scenario: Scenario,
+    sun_up: bool,
+) -> NavObservation:
+    """Build what the controller sees: position, target offset, energy and the forecast column."""
+    shape = levels.shape
+    tt, la, lo = np.full(shape, t), np.full(shape, lat), np.full(shape, lon)
+    u, v = forecast.sample(tt, la, lo, levels)
+    uncertainty = getattr(forecast, "uncertainty", None)
+    sigma = (
+        np.asarray(uncertainty(tt, la, lo, levels), dtype=float)
+        if callable(uncertainty)
+        else np.zeros(shape)
+    )
+    east, north = local_offset(lat, lon, scenario.station_lat_deg, scenario.station_lon_deg)
+    return NavObservation(
+        time_s=t,
+        lat_deg=lat,
+        lon_deg=lon,
+        altitude_m=alt,
+        pressure_pa=pressure_at(alt),
+        target_offset_east_m=-east,
+        target_offset_north_m=-north,
+        battery_soc=float(np.clip(battery_wh / vehicle.battery_capacity_wh, 0.0, 1.0)),
+        sun_up=sun_up,
+        wind_column=WindColumn(
+            altitudes_m=levels.copy(),
+            u_m_s=np.asarray(u, dtype=float).reshape(shape),
+            v_m_s=np.asarray(v, dtype=float).reshape(shape),
+            sigma_m_s=sigma.reshape(shape),
+        ),
+        forecast=forecast,
+        target_lat_deg=scenario.station_lat_deg,
+        target_lon_deg=scenario.station_lon_deg,
+    )
+
+
+def make_controller(
+    name: str,
+    vehicle: VehicleModel,
+    sun_is_up: Callable[[FloatArray, FloatArray, FloatArray], Any] | None = None,
+    seed: int = 0,
+) -> Controller:
+    """A fresh controller by name ('greedy' or 'planner')."""
+    if name == "greedy":
+        return StationSeekerController(vehicle)
+    if name == "planner":
+        sun_fn = None
+        if sun_is_up is not None:
+            fn = sun_is_up
+
+            def sun_fn(t: FloatArray, lat: float, lon: float) -> Any:
+                shape = np.shape(t)
+                return np.asarray(fn(t, np.full(shape, lat), np.full(shape, lon)), dtype=bool)
+
+        return PlannerController(vehicle, PlannerConfig(seed=seed), sun_is_up=sun_fn)
+    raise InvalidParameterError(
+        f"unknown controller {name!r}; choose from {', '.join(CONTROLLERS)}"
+    )
+
+
+def _scalar(x: Any) -> float:
+    return float(np.asarray(x, dtype=float).reshape(-1)[0])
+
+
+def fly(
+    scenario: Scenario,
+    controller_name: str,
+    settings: EvalSettings | None = None,
+    world: World | None = None,
+    controller: Controller | None = None,
+    on_decision: Callable[[NavObservation, Any], None] | None = None,
+) -> FlightResult:
+    """Fly one controller through one scenario in the true wind, deciding on the forecast."""
+    import time as _time
+
+    settings = settings or EvalSettings()
+    world = world or default_world(scenario)
+    balloon = world.balloon
+    vehicle = VehicleModel.from_params(balloon.params)
+    levels = vehicle.levels(settings.level_spacing_m)
+    if controller is None:
+        controller = make_controller(
+            controller_name, vehicle, world.sun_is_up, seed=scenario.forecast_seed % 1000
+        )
+    controller.reset()
+    wall0 = _time.perf_counter()
+    t0 = scenario.start_time_s
+    state = balloon.initial_state(
+        t0,
+        scenario.start_lat_deg,
+        scenario.start_lon_deg,
+        scenario.start_altitude_m,
+        battery_fraction=scenario.battery_fraction,
+    )
+    issue = 0
+    forecast = world.forecast_factory(world.truth, t0, scenario.forecast_seed)
+    next_issue = t0 + settings.forecast_interval_s
+    n_steps = int(round(scenario.duration_s / settings.step_s))
+    decide_every = max(1, int(round(settings.decision_s / settings.step_s)))
+    target_alt = scenario.start_altitude_m
+    distances = np.empty(n_steps + 1)
+    batteries = np.empty(n_steps + 1)
+    track: dict[str, list[float]] = {"t_h": [], "east_km": [], "north_km": [], "alt_m": []}
+    decisions = 0
+    energy0 = _scalar(state.pump_energy_wh)
+    for i in range(n_steps + 1):
+        t = _scalar(state.t)
+        lat, lon, alt = _scalar(state.lat), _scalar(state.lon), _scalar(state.alt)
+        battery = _scalar(state.battery_wh)
+        distances[i] = great_circle_m(lat, lon, scenario.station_lat_deg, scenario.station_lon_deg)
+        batteries[i] = battery
+        if i % settings.track_every == 0 or i == n_steps:
+            east, north = local_offset(lat, lon, scenario.station_lat_deg, scenario.station_lon_deg)
+            track["t_h"].append((t - t0) / 3600.0)
+            track["east_km"].append(east / 1000.0)
+            track["north_km"].append(north / 1000.0)
+            track["alt_m"].append(alt)
+        if i == n_steps:
+            break
+        if t >= next_issue - 1e-6:
+            issue += 1
+            forecast = world.forecast_factory(world.truth, t, scenario.forecast_seed + issue)
+            next_issue += settings.forecast_interval_s
+        if i % decide_every == 0:
+            sun_up = bool(
+                np.asarray(
+                    world.sun_is_up(np.array([t]), np.array([lat]), np.array([lon]))
+                ).ravel()[0]
+            )
+            obs = observe(t, lat, lon, alt, battery, vehicle, forecast, levels, scenario, sun_up)
+            command = controller.decide(obs)
+            decisions += 1
+            step_m = vehicle.max_vertical_speed_m_s * settings.decision_s
+            target_alt = command.resolve(
+                alt, step_m, vehicle.min_altitude_m, vehicle.max_altitude_m
+            )
+            if on_decision is not None:
+                on_decision(obs, command)
+        state = balloon.step(state, world.truth, settings.step_s, np.array([target_alt]))
+    inside = distances <= settings.station_radius_m
+    # Time-weighted: every sample but the last stands for one integration step.
+    twr = float(np.mean(inside[:-1])) if n_steps > 0 else float(inside[0])
+    arrival_h: float | None = None
+    if scenario.mission == "goto" and np.any(inside):
+        arrival_h = float(np.argmax(inside) * settings.step_s / 3600.0)
+    return FlightResult(
+        scenario=scenario.index,
+        mission=scenario.mission,
+        controller=controller_name,
+        twr50=twr,
+        mean_distance_km=float(np.mean(distances) / 1000.0),
+        final_distance_km=float(distances[-1] / 1000.0),
+        energy_wh=_scalar(state.pump_energy_wh) - energy0,
+        min_battery_wh=float(np.min(batteries)),
+        arrival_h=arrival_h,
+        decisions=decisions,
+        wall_s=_time.perf_counter() - wall0,
+        track=track,
+    )
+
+
+def bootstrap_ci95(values: FloatArray, seed: int = 0, resamples: int = 4000) -> tuple[float, float]:
+    """Percentile-bootstrap 95% confidence interval of the mean (seeded)."""
+    x = np.asarray(values, dtype=float)
+    if len(x) == 0:
+        return (float("nan"), float("nan"))
+    if len(x) == 1:
+        return (float(x[0]), float(x[0]))
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, len(x), (resamples, len(x)))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return (float(lo), float(hi))
+
+
+def summarise(results: list[FlightResult]) -> dict[str, dict[str, Any]]:
+    """Per-controller suite metrics, in the order the controllers first appear."""
+    names: list[str] = []
+    for r in results:
+        if r.controller not in names:
+            names.append(r.controller)
+    summary: dict[str, dict[str, Any]] = {}
+    for name in names:
+        rs = sorted((r for r in results if r.controller == name), key=lambda r: r.scenario)
+        twr = np.array([r.twr50 for r in rs])
+        lo, hi = bootstrap_ci95(twr)
+        gotos = [r for r in rs if r.mission == "goto"]
+        arrived = [r.arrival_h for r in gotos if r.arrival_h is not None]
+        station = [r.twr50 for r in rs if r.mission == "station"]
+        summary[name] = {
+            "twr50": round(float(twr.mean()), 4),
+            "twr50_ci95": [round(lo, 4), round(hi, 4)],
+            "twr50_station": round(float(np.mean(station)), 4) if station else None,
+            "energy_wh": round(float(np.mean([r.energy_wh for r in rs])), 2),
+            "mean_distance_km": round(float(np.mean([r.mean_distance_km for r in rs])), 2),
+            "final_distance_km": round(float(np.mean([r.final_distance_km for r in rs])), 2),
+            "min_battery_wh": round(float(np.min([r.min_battery_wh for r in rs])), 2),
+            "goto_arrived": f"{len(arrived)}/{len(gotos)}",
+            "arrival_h": round(float(np.mean(arrived)), 2) if arrived else None,
+            "scenarios": len(rs),
+            "wall_s_per_flight": round(float(np.mean([r.wall_s for r in rs])), 2),
+        }
+    return summary

@@ -1,0 +1,343 @@
+"""Look-ahead planner: model-predictive control over altitude plans on the forecast.
+
+At every decision the planner builds a few hundred candidate altitude plans (piecewise
+constant levels over the next hours), flies all of them at once through the forecast
+field and through an ensemble of forecast-error perturbations scaled by the forecast's
+own uncertainty, predicts the battery (solar only while the sun is up, pump energy for
+every descent, a reserve kept for the night), scores the time each would spend outside
+the station radius, refines the best ones (cross-entropy style) and executes only the
+first level of the winner. The next decision re-plans, warm-started from this plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stratolink.navigation.column import ColumnWindField
+from stratolink.navigation.types import Command, Controller, NavObservation
+from stratolink.navigation.vehicle import SECONDS_PER_HOUR, VehicleModel
+from stratolink.navigation.windcache import GriddedForecastCache
+from stratolink.winds.base import FloatArray, WindField
+
+EARTH_RADIUS_M = 6_371_008.8
+SunFunction = Callable[[FloatArray, float, float], NDArray[np.bool_]]
+IntArray = NDArray[np.int64]
+
+
+def default_sun_is_up(t: FloatArray, lat: float, lon: float) -> NDArray[np.bool_]:
+    """Whether the sun is up at times `t` over one point (the flight package's solar model)."""
+    from stratolink.flight.solar import sun_is_up
+
+    shape = np.shape(t)
+    up = sun_is_up(t, np.full(shape, lat), np.full(shape, lon))
+    return np.asarray(up, dtype=bool)
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """Search and objective settings of the planner (defaults tuned on the small suite)."""
+
+    station_radius_m: float = 50_000.0
+    horizon_s: float = 12 * 3600.0
+    segment_s: float = 3600.0
+    step_s: float = 900.0
+    level_spacing_m: float = 500.0
+    members: int = 5
+    candidates: int = 160
+    refine_candidates: int = 96
+    elites: int = 10
+    discount_per_hour: float = 0.95
+    edge_softness_m: float = 4000.0
+    distance_weight: float = 0.3
+    terminal_weight: float = 1.0  # hours of cost per station radius left at the horizon
+    energy_weight: float = 2.0  # hours of cost per full battery spent on pumping
+    grid_cache: bool = True  # sample the forecast once per issue on a local grid
+    cache_span_s: float = 18 * 3600.0
+    cache_half_width_m: float = 600_000.0
+    cache_spacing_m: float = 40_000.0
+    cache_altitude_step_m: float = 250.0
+    seed: int = 0
+
+
+class PlannerController(Controller):
+    """Model-predictive altitude planner: many candidate plans, flown on the forecast at once."""
+
+    name = "planner"
+
+    def __init__(
+        self,
+        vehicle: VehicleModel,
+        config: PlannerConfig | None = None,
+        sun_is_up: SunFunction | None = None,
+    ) -> None:
+        self.vehicle = vehicle
+        self.config = config or PlannerConfig()
+        self.sun_is_up = sun_is_up or default_sun_is_up
+        self.levels = vehicle.levels(self.config.level_spacing_m)
+        self._previous_plan: IntArray | None = None
+        self._previous_time: float | None = None
+        self._cache: GriddedForecastCache | None = None
+        self.last_plan_altitudes_m: FloatArray | None = None
+
+    def reset(self) -> None:
+        """Drop the warm-start plan and the forecast grid."""
+        self._previous_plan = None
+        self._previous_time = None
+        self._cache = None
+        self.last_plan_altitudes_m = None
+
+    def _wind_source(self, obs: NavObservation) -> WindField:
+        """The field rollouts sample: the forecast (through a local grid), or the column."""
+        cfg = self.config
+        if obs.forecast is None:
+            return ColumnWindField(obs.wind_column)
+        if not cfg.grid_cache:
+            return obs.forecast
+        cache = self._cache
+        t_end = obs.time_s + cfg.horizon_s
+        margin = cfg.cache_half_width_m / 2
+        if (
+            cache is None
+            or cache.field is not obs.forecast
+            or not cache.covers(obs.time_s, obs.lat_deg, obs.lon_deg, t_end, margin)
+        ):
+            lo, hi = self.vehicle.min_altitude_m, self.vehicle.max_altitude_m
+            n_alt = int(round((hi - lo) / cfg.cache_altitude_step_m)) + 1
+            cache = GriddedForecastCache(
+                obs.forecast,
+                obs.time_s,
+                obs.time_s + max(cfg.cache_span_s, cfg.horizon_s + cfg.step_s),
+                obs.lat_deg,
+                obs.lon_deg,
+                np.linspace(lo, hi, max(n_alt, 2)),
+                half_width_m=cfg.cache_half_width_m,
+                spacing_m=cfg.cache_spacing_m,
+                time_step_s=cfg.step_s * 2,
+            )
+            self._cache = cache
+        return cache
+
+    # ----------------------------------------------------------------- candidates
+
+    @property
+    def n_segments(self) -> int:
+        """Number of piecewise-constant segments in a plan."""
+        return max(1, int(np.ceil(self.config.horizon_s / self.config.segment_s)))
+
+    def _nearest_level(self, altitude_m: float) -> int:
+        return int(np.argmin(np.abs(self.levels - altitude_m)))
+
+    def _initial_candidates(self, rng: np.random.Generator, current: int) -> IntArray:
+        """Constant plans, warm starts, two-phase plans and random walks (rows of level indices)."""
+        n_levels = len(self.levels)
+        segs = self.n_segments
+        plans: list[IntArray] = [np.repeat(np.arange(n_levels)[:, None], segs, axis=1)]
+        warm: list[IntArray] = []
+        if self._previous_plan is not None and self._previous_time is not None:
+            prev = self._previous_plan
+            warm.append(prev)
+            warm.append(np.concatenate([prev[1:], prev[-1:]]))
+            plans.append(np.stack(warm))
+        budget = self.config.candidates - sum(len(p) for p in plans)
+        n_two = budget // 3
+        n_walk = budget - n_two
+        # Two-phase plans: level a until a switch segment, then level b.
+        a = rng.integers(0, n_levels, n_two)
+        b = rng.integers(0, n_levels, n_two)
+        switch = rng.integers(1, segs, n_two) if segs > 1 else np.ones(n_two, dtype=np.int64)
+        seg_index = np.arange(segs)[None, :]
+        plans.append(np.where(seg_index < switch[:, None], a[:, None], b[:, None]))
+        # Random walks over levels starting near the current one (or near a warm start).
+        start = np.clip(current + rng.integers(-3, 4, n_walk), 0, n_levels - 1)
+        if warm:
+            use_warm = rng.random(n_walk) < 0.5
+            start = np.where(use_warm, warm[0][0], start)
+        steps = rng.integers(-2, 3, (n_walk, segs)) * (rng.random((n_walk, segs)) < 0.35)
+        steps[:, 0] = 0
+        walks = np.clip(start[:, None] + np.cumsum(steps, axis=1), 0, n_levels - 1)
+        plans.append(walks)
+        return np.concatenate(plans).astype(np.int64)
+
+    def _mutate(self, rng: np.random.Generator, elites: IntArray, count: int) -> IntArray:
+        """New plans near the best ones: shift a tail by a level or two, or copy a segment."""
+        n_levels = len(self.levels)
+        segs = elites.shape[1]
+        parents = elites[rng.integers(0, len(elites), count)]
+        cut = rng.integers(0, segs, count)
+        delta = rng.choice(np.array([-2, -1, 1, 2]), count)
+        seg_index = np.arange(segs)[None, :]
+        tail = seg_index >= cut[:, None]
+        # Half of the mutations change only one segment, the others a whole tail.
+        single = rng.random(count) < 0.5
+        mask = np.where(single[:, None], seg_index == cut[:, None], tail)
+        return np.clip(parents + mask * delta[:, None], 0, n_levels - 1).astype(np.int64)
+
+    # ----------------------------------------------------------------- rollout
+
+    def _sun_and_floor(
+        self, obs: NavObservation, times: FloatArray
+    ) -> tuple[NDArray[np.bool_], FloatArray]:
+        """Sun state at each planning step and the battery floor pumping must respect there.
+
+        The floor is a fixed margin plus, at night, the base load until the next sunrise.
+        """
+        vehicle = self.vehicle
+        dt = self.config.step_s
+        look = np.arange(times[0], times[-1] + 24 * 3600.0 + dt, dt)
+        sun = self.sun_is_up(look, obs.lat_deg, obs.lon_deg)
+        sun = np.asarray(sun, dtype=bool).reshape(-1)
+        # Seconds until the sun is next up, for every look-ahead time (backward scan).
+        until = np.empty(len(look))
+        next_up = np.inf
+        for i in range(len(look) - 1, -1, -1):
+            if sun[i]:
+                next_up = look[i]
+            until[i] = max(0.0, next_up - look[i]) if np.isfinite(next_up) else 24 * 3600.0
+        idx = np.searchsorted(look, times, side="left").clip(0, len(look) - 1)
+        margin = vehicle.reserve_fraction * vehicle.battery_capacity_wh
+        floor = margin + vehicle.base_load_w * until[idx] / SECONDS_PER_HOUR
+        return sun[idx], np.minimum(floor, vehicle.battery_capacity_wh)
+
+    def _perturbations(
+        self, obs: NavObservation, field: WindField, times: FloatArray, rng: np.random.Generator
+    ) -> tuple[FloatArray, FloatArray]:
+        """Per-member, per-step, per-level wind errors (u, v) scaled by the forecast's sigma.
+
+        Member 0 is the unperturbed forecast; the others carry one random error per level,
+        held over the horizon, with the size the forecast says it has at each lead time.
+        """
+        members = self.config.members
+        n_levels = len(self.levels)
+        uncertainty = getattr(field, "uncertainty", None)
+        shape = (len(times), n_levels)
+        if callable(uncertainty):
+            tt, zz = np.meshgrid(times, self.levels, indexing="ij")
+            sigma = np.asarray(
+                uncertainty(tt, np.full(shape, obs.lat_deg), np.full(shape, obs.lon_deg), zz),
+                dtype=float,
+            )
+        else:
+            col = obs.wind_column
+            sigma = np.broadcast_to(np.interp(self.levels, col.altitudes_m, col.sigma_m_s), shape)
+        z = rng.standard_normal((2, members, n_levels)) / np.sqrt(2.0)
+        z[:, 0, :] = 0.0
+        # (2, steps, members, levels)
+        pert = sigma[None, :, None, :] * z[:, None, :, :]
+        return pert[0], pert[1]
+
+    def evaluate(
+        self, obs: NavObservation, plans: IntArray, rng: np.random.Generator
+    ) -> FloatArray:
+        """Expected cost of each plan (rows of level indices) over the forecast ensemble."""
+        cost, _ = self._rollout(obs, plans, rng)
+        return cost
+
+    def _rollout(
+        self, obs: NavObservation, plans: IntArray, rng: np.random.Generator
+    ) -> tuple[FloatArray, FloatArray]:
+        cfg = self.config
+        vehicle = self.vehicle
+        field = self._wind_source(obs)
+        n_plans = len(plans)
+        members = cfg.members
+        n_steps = max(1, int(round(cfg.horizon_s / cfg.step_s)))
+        dt = cfg.step_s
+        times: FloatArray = obs.time_s + dt * np.arange(n_steps, dtype=np.float64)
+        sun, floor = self._sun_and_floor(obs, times)
+        pert_u, pert_v = self._perturbations(obs, obs.forecast or field, times, rng)
+
+        shape = (n_plans, members)
+        x = np.full(shape, -obs.target_offset_east_m)
+        y = np.full(shape, -obs.target_offset_north_m)
+        alt = np.full(shape, obs.altitude_m)
+        battery = np.full(shape, obs.battery_soc * vehicle.battery_capacity_wh)
+        spent = np.zeros(shape)
+        cost = np.zeros(shape)
+        if obs.target_lat_deg is not None and obs.target_lon_deg is not None:
+            lat0, lon0 = obs.target_lat_deg, obs.target_lon_deg
+        else:
+            # Without the target's coordinates, place it from the balloon and the offset.
+            lat0 = obs.lat_deg + float(np.degrees(obs.target_offset_north_m / EARTH_RADIUS_M))
+            lon0 = obs.lon_deg + float(
+                np.degrees(
+                    obs.target_offset_east_m / (EARTH_RADIUS_M * np.cos(np.radians(obs.lat_deg)))
+                )
+            )
+        coslat = max(np.cos(np.radians(lat0)), 1e-3)
+        radius = cfg.station_radius_m
+        discount = cfg.discount_per_hour ** (dt / SECONDS_PER_HOUR)
+        weight = 1.0
+        level_pos = np.arange(len(self.levels), dtype=float)
+        spacing = self.levels[1] - self.levels[0] if len(self.levels) > 1 else 1.0
+        member_index = np.arange(members)[None, :]
+        for k in range(n_steps):
+            seg = min(int((k * dt) // cfg.segment_s), plans.shape[1] - 1)
+            target = self.levels[plans[:, seg]][:, None]
+            new_alt, battery, used = vehicle.advance(
+                alt, np.broadcast_to(target, shape), battery, dt, bool(sun[k]), float(floor[k])
+            )
+            spent += used
+            mid_alt = 0.5 * (alt + new_alt)
+            alt = new_alt
+            lat = lat0 + np.degrees(y / EARTH_RADIUS_M)
+            lon = lon0 + np.degrees(x / (EARTH_RADIUS_M * coslat))
+            u, v = field.sample(
+                np.full(n_plans * members, times[k]), lat.ravel(), lon.ravel(), mid_alt.ravel()
+            )
+            u = np.asarray(u, dtype=float).reshape(shape)
+            v = np.asarray(v, dtype=float).reshape(shape)
+            if members > 1:
+                frac = np.clip((mid_alt - self.levels[0]) / spacing, 0.0, level_pos[-1])
+                lo = np.floor(frac).astype(np.int64)
+                hi = np.minimum(lo + 1, len(self.levels) - 1)
+                w = frac - lo
+                pu, pv = pert_u[k], pert_v[k]
+                u = u + pu[member_index, lo] * (1 - w) + pu[member_index, hi] * w
+                v = v + pv[member_index, lo] * (1 - w) + pv[member_index, hi] * w
+            x = x + u * dt
+            y = y + v * dt
+            d = np.hypot(x, y)
+            outside = 0.5 * (1.0 + np.tanh((d - radius) / (2.0 * cfg.edge_softness_m)))
+            cost += weight * (outside + cfg.distance_weight * d / radius)
+            weight *= discount
+        d_end = np.hypot(x, y)
+        steps_per_hour = SECONDS_PER_HOUR / dt
+        cost += cfg.terminal_weight * steps_per_hour * d_end / radius
+        cost += cfg.energy_weight * steps_per_hour * spent / max(vehicle.battery_capacity_wh, 1e-9)
+        return cost.mean(axis=1), d_end.mean(axis=1)
+
+    # ----------------------------------------------------------------- decision
+
+    def plan(self, obs: NavObservation) -> IntArray:
+        """The best plan (level index per segment) for this observation."""
+        cfg = self.config
+        rng = np.random.default_rng([cfg.seed, int(round(obs.time_s)) & 0x7FFFFFFF])
+        current = self._nearest_level(obs.altitude_m)
+        plans = self._initial_candidates(rng, current)
+        costs = self.evaluate(obs, plans, rng=np.random.default_rng([cfg.seed, 7]))
+        if cfg.refine_candidates > 0:
+            order = np.argsort(costs, kind="stable")[: cfg.elites]
+            children = self._mutate(rng, plans[order], cfg.refine_candidates)
+            child_costs = self.evaluate(obs, children, rng=np.random.default_rng([cfg.seed, 7]))
+            plans = np.concatenate([plans, children])
+            costs = np.concatenate([costs, child_costs])
+        return plans[int(np.argmin(costs))]
+
+    def decide(self, obs: NavObservation) -> Command:
+        """Re-plan from scratch (warm-started) and command the plan's first level."""
+        best = self.plan(obs)
+        self._previous_plan = best
+        self._previous_time = obs.time_s
+        self.last_plan_altitudes_m = self.levels[best]
+        target = float(self.levels[best[0]])
+        if target < obs.altitude_m - 1.0:
+            battery_wh = obs.battery_soc * self.vehicle.battery_capacity_wh
+            affordable = self.vehicle.affordable_descent_m(battery_wh, obs.sun_up)
+            if affordable <= 0.0:
+                return Command.stay()
+            target = max(target, obs.altitude_m - affordable)
+        return Command.goto(target)

@@ -1,0 +1,111 @@
+"""What a controller knows about its balloon: altitude limits, vertical speed and power budget.
+
+A vectorised, simplified copy of the superpressure balloon's altitude-control and battery
+rules that planners use to predict many candidate plans at once, and the reserve rule that
+keeps every controller from spending the energy the night will need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from stratolink.winds.base import FloatArray
+
+SECONDS_PER_HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class VehicleModel:
+    """Altitude-control limits and energy figures of a superpressure balloon with an air pump.
+
+    Descending (pumping air in) costs `pump_energy_j_per_m` per metre; ascending (venting air)
+    is free. The battery charges at `solar_power_w` while the sun is up and always pays
+    `base_load_w`. `reserve_fraction` of capacity is never spent on pumping.
+    """
+
+    min_altitude_m: float = 15000.0
+    max_altitude_m: float = 20000.0
+    max_vertical_speed_m_s: float = 1.5
+    pump_energy_j_per_m: float = 400.0
+    battery_capacity_wh: float = 1000.0
+    solar_power_w: float = 200.0
+    base_load_w: float = 20.0
+    reserve_fraction: float = 0.1
+
+    @classmethod
+    def from_params(cls, params: Any, reserve_fraction: float = 0.1) -> VehicleModel:
+        """Copy the matching fields of a flight parameter object (e.g. SuperpressureParams)."""
+        values: dict[str, float] = {}
+        for name in (
+            "min_altitude_m",
+            "max_altitude_m",
+            "max_vertical_speed_m_s",
+            "pump_energy_j_per_m",
+            "battery_capacity_wh",
+            "solar_power_w",
+            "base_load_w",
+        ):
+            if hasattr(params, name):
+                values[name] = float(getattr(params, name))
+        return cls(**values, reserve_fraction=reserve_fraction)
+
+    def levels(self, spacing_m: float = 500.0) -> FloatArray:
+        """Evenly spaced candidate altitudes from the floor to the ceiling, both included."""
+        n = max(2, int(round((self.max_altitude_m - self.min_altitude_m) / spacing_m)) + 1)
+        return np.linspace(self.min_altitude_m, self.max_altitude_m, n)
+
+    def descent_cost_wh(self, metres: FloatArray | float) -> FloatArray:
+        """Pump energy (Wh) to descend the given number of metres (ascending is free)."""
+        return np.maximum(np.asarray(metres, dtype=float), 0.0) * (
+            self.pump_energy_j_per_m / SECONDS_PER_HOUR
+        )
+
+    def reserve_wh(self, sun_up: bool, night_hours_left: float = 12.0) -> float:
+        """Energy to keep back from pumping: a fixed margin plus, at night, the base load
+        until sunrise (the flight computer must outlive the night)."""
+        reserve = self.reserve_fraction * self.battery_capacity_wh
+        if not sun_up:
+            reserve += self.base_load_w * night_hours_left
+        return min(reserve, self.battery_capacity_wh)
+
+    def affordable_descent_m(self, battery_wh: float, sun_up: bool) -> float:
+        """How far the balloon may descend now without dipping into the reserve."""
+        spare = battery_wh - self.reserve_wh(sun_up)
+        if spare <= 0.0 or self.pump_energy_j_per_m <= 0.0:
+            return 0.0 if spare <= 0.0 else float("inf")
+        return spare * SECONDS_PER_HOUR / self.pump_energy_j_per_m
+
+    def advance(
+        self,
+        altitude_m: FloatArray,
+        target_m: FloatArray,
+        battery_wh: FloatArray,
+        dt_s: float,
+        sun_up: bool,
+        floor_wh: float,
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Move altitudes toward their targets for `dt_s` and update the batteries.
+
+        Descents are cut short where they would take the battery below `floor_wh`.
+        Returns (new altitude, new battery, pump energy spent this step), all in arrays.
+        """
+        step = self.max_vertical_speed_m_s * dt_s
+        dz = np.clip(target_m - altitude_m, -step, step)
+        wanted_down = np.maximum(-dz, 0.0)
+        per_m = self.pump_energy_j_per_m / SECONDS_PER_HOUR
+        if per_m > 0.0:
+            allowed_down = np.maximum(battery_wh - floor_wh, 0.0) / per_m
+            down = np.minimum(wanted_down, allowed_down)
+        else:
+            down = wanted_down
+        dz = np.where(dz < 0.0, -down, dz)
+        spent = down * per_m
+        net_w = (self.solar_power_w if sun_up else 0.0) - self.base_load_w
+        battery = np.clip(
+            battery_wh - spent + net_w * dt_s / SECONDS_PER_HOUR, 0.0, self.battery_capacity_wh
+        )
+        altitude = np.clip(altitude_m + dz, self.min_altitude_m, self.max_altitude_m)
+        return altitude, battery, spent
