@@ -33,19 +33,20 @@ def move(
     big step agree; near the poles the bearing is taken in the local east/north frame.
     """
     lat_r = np.radians(_as_float(lat))
-    lon_r = np.radians(_as_float(lon))
     east = _as_float(east_m)
     north = _as_float(north_m)
-    delta = np.hypot(east, north) / EARTH_RADIUS_M
-    bearing = np.arctan2(east, north)
+    dist = np.hypot(east, north)
+    delta = dist / EARTH_RADIUS_M
+    # sin/cos of the bearing straight from the components (no atan2 round trip).
+    safe = np.where(dist > 0.0, dist, 1.0)
+    sin_b, cos_b = np.where(dist > 0.0, east / safe, 0.0), np.where(dist > 0.0, north / safe, 1.0)
     sin_lat, cos_lat = np.sin(lat_r), np.cos(lat_r)
     sin_d, cos_d = np.sin(delta), np.cos(delta)
-    sin_lat2 = np.clip(sin_lat * cos_d + cos_lat * sin_d * np.cos(bearing), -1.0, 1.0)
+    sin_lat2 = np.clip(sin_lat * cos_d + cos_lat * sin_d * cos_b, -1.0, 1.0)
     lat2 = np.arcsin(sin_lat2)
-    lon2 = lon_r + np.arctan2(
-        np.sin(bearing) * sin_d * cos_lat, cos_d - sin_lat * sin_lat2
-    )
-    return np.degrees(lat2), wrap_longitude(np.degrees(lon2))
+    dlon = np.arctan2(sin_b * sin_d * cos_lat, cos_d - sin_lat * sin_lat2)
+    lon2 = _as_float(lon) + np.degrees(dlon)
+    return np.degrees(lat2), wrap_longitude(lon2)
 
 
 def distance_m(
@@ -81,3 +82,38 @@ def local_offset_m(
     dist = distance_m(lat0, lon0, lat, lon)
     bearing = np.radians(initial_bearing_deg(lat0, lon0, lat, lon))
     return dist * np.sin(bearing), dist * np.cos(bearing)
+
+
+POLAR_CAP_DEG = 75.0
+_DEG_PER_M = 180.0 / (np.pi * EARTH_RADIUS_M)
+_RAD_PER_DEG = np.pi / 180.0
+
+
+def advance(
+    lat: ArrayLike, lon: ArrayLike, east_m: ArrayLike, north_m: ArrayLike, wrap: bool = True
+) -> tuple[FloatArray, FloatArray]:
+    """One integration step of a drift in the local east/north frame (second order).
+
+    This integrates d(lat)/dt = v/R, d(lon)/dt = u/(R cos lat) with the midpoint latitude, which
+    is what a balloon in a wind given in local east/north components does (a constant east
+    wind keeps it on its parallel). Its error per kilometre-scale step is far below a metre.
+    Within `POLAR_CAP_DEG` of a pole, where longitude degenerates, it falls back to `move`.
+    """
+    la = _as_float(lat)
+    east = _as_float(east_m)
+    north = _as_float(north_m)
+    dlat = north * _DEG_PER_M
+    lat2 = la + dlat
+    lon2 = _as_float(lon) + east * _DEG_PER_M / np.cos((la + 0.5 * dlat) * _RAD_PER_DEG)
+    if lat2.size and max(float(np.abs(la).max()), float(np.abs(lat2).max())) > POLAR_CAP_DEG:
+        polar = (np.abs(la) > POLAR_CAP_DEG) | (np.abs(lat2) > POLAR_CAP_DEG)
+        lat2 = np.array(np.broadcast_to(lat2, polar.shape), dtype=np.float64)
+        lon2 = np.array(np.broadcast_to(lon2, polar.shape), dtype=np.float64)
+        plat, plon = move(
+            np.broadcast_to(la, polar.shape)[polar],
+            np.broadcast_to(_as_float(lon), polar.shape)[polar],
+            np.broadcast_to(east, polar.shape)[polar],
+            np.broadcast_to(north, polar.shape)[polar],
+        )
+        lat2[polar], lon2[polar] = plat, plon
+    return lat2, (wrap_longitude(lon2) if wrap else lon2)

@@ -20,13 +20,14 @@ is an array of N members, so one call advances an ensemble.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from stratolink.errors import InvalidParameterError
+from stratolink.flight.motion import drift
 from stratolink.flight.solar import sun_is_up
-from stratolink.geo import move
 from stratolink.winds.base import FloatArray, WindField
 
 SECONDS_PER_HOUR = 3600.0
@@ -153,13 +154,7 @@ class SuperpressureBalloon:
         battery = np.clip(state.battery_wh - spent_wh + net_charge_wh, 0.0, p.battery_capacity_wh)
         new_alt = np.clip(state.alt + dz, p.min_altitude_m, p.max_altitude_m)
 
-        # Horizontal: explicit midpoint on the sphere.
-        half = 0.5 * dt
-        t0 = np.full(state.alt.shape, state.t)
-        u0, v0 = wind.sample(t0, state.lat, state.lon, state.alt)
-        mid_lat, mid_lon = move(state.lat, state.lon, u0 * half, v0 * half)
-        um, vm = wind.sample(t0 + half, mid_lat, mid_lon, 0.5 * (state.alt + new_alt))
-        lat, lon = move(state.lat, state.lon, um * dt, vm * dt)
+        lat, lon = drift(wind, state.t, state.lat, state.lon, state.alt, new_alt, dt)
         return replace(
             state,
             t=state.t + dt,
@@ -181,3 +176,77 @@ class SuperpressureBalloon:
         low = np.maximum(state.alt - down, p.min_altitude_m)
         high = np.minimum(state.alt + reach, p.max_altitude_m)
         return np.stack([low, high], axis=-1)
+
+
+class SuperpressureFlight:
+    """Superpressure balloons from launch: constant-rate ascent, then altitude-controlled float.
+
+    During the float each member holds `target_altitude_m` (or follows `target_schedule(t)`)
+    with the pump and battery of `SuperpressureBalloon`; the flight ends when the prediction
+    does (these balloons fly for weeks), so there is no landing.
+    """
+
+    def __init__(
+        self, n: int, ascent_rate_m_s: ArrayLike, target_altitude_m: ArrayLike,
+        params: SuperpressureParams | None = None, battery_fraction: float = 1.0,
+    ) -> None:
+        from stratolink.flight.latex import _per_member
+
+        self.balloon = SuperpressureBalloon(params)
+        p = self.balloon.params
+        self.ascent_rate_m_s = _per_member(ascent_rate_m_s, n, "ascent rate")
+        self.target_altitude_m = _per_member(target_altitude_m, n, "float altitude")
+        if np.any((self.target_altitude_m < p.min_altitude_m)
+                  | (self.target_altitude_m > p.max_altitude_m)):
+            raise InvalidParameterError(
+                f"superpressure float altitude must be within [{p.min_altitude_m:.0f}, "
+                f"{p.max_altitude_m:.0f}] m"
+            )
+        if not 0.0 <= battery_fraction <= 1.0:
+            raise InvalidParameterError("battery_fraction must be within [0, 1]")
+        self.battery_wh = np.full(n, battery_fraction * p.battery_capacity_wh)
+        self.pump_energy_wh = np.zeros(n)
+
+    def step(self, state: Any, wind: WindField, dt: float, events: Any) -> None:
+        """Advance a `FlightState` in place by `dt` seconds, recording arrival at float."""
+        from stratolink.flight.motion import drift as _drift
+        from stratolink.flight.motion import for_members
+        from stratolink.flight.state import Stage
+
+        p = self.balloon.params
+        rising = np.flatnonzero(state.stage == Stage.ASCENT)
+        if rising.size:
+            alt0 = state.alt[rising]
+            floor = self.target_altitude_m[rising]
+            top = alt0 + self.ascent_rate_m_s[rising] * dt
+            arrive = top >= floor
+            new_alt = np.minimum(top, floor)
+            lat, lon = _drift(for_members(wind, rising, state.size), state.t, state.lat[rising],
+                              state.lon[rising], alt0,
+                              new_alt, dt)
+            state.lat[rising], state.lon[rising], state.alt[rising] = lat, lon, new_alt
+            if np.any(arrive):
+                mask = np.zeros(state.size, dtype=bool)
+                mask[rising[arrive]] = True
+                t_arrive = state.t + (floor[arrive] - alt0[arrive]) / self.ascent_rate_m_s[
+                    rising[arrive]]
+                events.record(Stage.FLOAT, mask, t_arrive, lat[arrive], lon[arrive],
+                              new_alt[arrive])
+                state.stage[mask] = Stage.FLOAT
+        floating = np.flatnonzero(state.stage == Stage.FLOAT)
+        floating = floating[~np.isin(floating, rising)]
+        if floating.size:
+            sub = SuperpressureState(
+                t=state.t, lat=state.lat[floating], lon=state.lon[floating],
+                alt=np.clip(state.alt[floating], p.min_altitude_m, p.max_altitude_m),
+                battery_wh=self.battery_wh[floating],
+                pump_energy_wh=self.pump_energy_wh[floating],
+            )
+            after = self.balloon.step(sub, for_members(wind, floating, state.size), dt,
+                                      self.target_altitude_m[floating])
+            state.lat[floating], state.lon[floating] = after.lat, after.lon
+            state.alt[floating] = after.alt
+            self.battery_wh[floating] = after.battery_wh
+            self.pump_energy_wh[floating] = after.pump_energy_wh
+        state.extra["battery_wh"] = self.battery_wh
+        state.extra["pump_energy_wh"] = self.pump_energy_wh

@@ -219,6 +219,10 @@ class MemberForecastWindField(WindField):
         """The truth's time range."""
         return self.forecast.time_range()
 
+    def subset(self, indices: ArrayLike) -> MemberForecastWindField:
+        """The same forecast for a subset of the points (e.g. the members still flying)."""
+        return MemberForecastWindField(self.forecast, self.member_ids[np.asarray(indices)])
+
 
 def _error_modes(seed: int) -> ModeSum:
     """Seeded plane waves whose sum is a smooth random vector field of unit RMS magnitude."""
