@@ -28,7 +28,15 @@ def outline_rings() -> list[np.ndarray]:
     return rings
 
 
-def draw_basemap(ax: Any, color: str = "0.55", linewidth: float = 0.6) -> None:
-    """Draw the outlines on a matplotlib axes in plain lon/lat coordinates."""
-    for ring in outline_rings():
-        ax.plot(ring[:, 0], ring[:, 1], color=color, linewidth=linewidth, zorder=1)
+def draw_basemap(
+    ax: Any, color: str = "0.55", linewidth: float = 0.6, offset: float = 0.0
+) -> None:
+    """Draw the outlines on a matplotlib axes in plain lon/lat coordinates.
+
+    `offset` shifts longitudes (e.g. +360 to draw the map again east of the antimeridian).
+    """
+    from matplotlib.collections import LineCollection
+
+    rings = [ring + np.array([offset, 0.0]) for ring in outline_rings()]
+    ax.add_collection(LineCollection(rings, colors=color, linewidths=linewidth, zorder=1),
+                      autolim=False)

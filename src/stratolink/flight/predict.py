@@ -199,6 +199,8 @@ class Trajectory:
                     "lon": float(self.events.lon[stage][member]),
                     "alt": float(self.events.alt[stage][member]),
                 })
+        if math.isfinite(float(self.events.time[Stage.LANDED][member])):
+            return out
         out.append({
             "stage": "end", "time": float(self.times[-1]), "lat": float(self.lat[-1, member]),
             "lon": float(self.lon[-1, member]), "alt": float(self.alt[-1, member]),
