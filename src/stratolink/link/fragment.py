@@ -1,0 +1,234 @@
+"""Large payloads as fragments: split files of any size, reassemble them exactly once.
+
+A file is read twice in fixed-size pieces (once to hash it, once to cut it), never held in
+memory whole. Each fragment is a bundle of kind "fragment" whose payload is CBOR
+[header, data], the header naming the parent id, the parent's kind and file name, the total
+size, the offset and the SHA-256 of the whole file. The receiver writes fragments at their
+offsets into a part file and keeps which byte ranges it holds in a small SQLite file next to
+it, so a transfer cut off mid-way (or a restart of either end) resumes with what is missing.
+A completed file is verified against its SHA-256, renamed into place and announced once, as a
+bundle of the parent's kind whose id is the parent id (so the bundle store deduplicates it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cbor2
+
+from stratolink.link.bundle import Bundle, BundleError, Priority
+
+DEFAULT_FRAGMENT_BYTES = 64 * 1024
+READ_CHUNK = 1024 * 1024
+MAX_FILE_BYTES = 1 << 40
+
+
+@dataclass(frozen=True)
+class FragmentHeader:
+    """Where a fragment's data belongs in its parent file."""
+
+    parent_id: str
+    parent_kind: str
+    name: str
+    total_size: int
+    offset: int
+    sha256: bytes
+
+
+def file_sha256(path: Path) -> bytes:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(READ_CHUNK):
+            digest.update(chunk)
+    return digest.digest()
+
+
+def split_file(
+    path: str | Path, *, source: str, destination: str, now: float, lifetime: float,
+    priority: Priority = Priority.BULK, kind: str = "file",
+    fragment_size: int = DEFAULT_FRAGMENT_BYTES, parent_id: str | None = None,
+) -> tuple[str, Iterator[Bundle]]:
+    """The parent id and an iterator over the fragment bundles of `path` (streamed)."""
+    file = Path(path)
+    if not file.is_file():
+        raise BundleError(f"cannot send {file}: not a file")
+    if not 1024 <= fragment_size <= 1024 * 1024:
+        raise BundleError("fragment size must be between 1 KiB and 1 MiB")
+    size = file.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise BundleError("file too large to send")
+    sha = file_sha256(file)
+    parent = parent_id or uuid.uuid4().hex
+
+    def fragments() -> Iterator[Bundle]:
+        with file.open("rb") as handle:
+            offset = 0
+            while True:
+                data = handle.read(fragment_size)
+                if not data and offset > 0:
+                    return
+                header = [parent, kind, file.name, size, offset, sha]
+                yield Bundle(
+                    _fragment_id(parent, offset), source, destination, priority, now, lifetime,
+                    "fragment", bytes(cbor2.dumps([header, data], canonical=True)),
+                )
+                offset += len(data)
+                if offset >= size:
+                    return
+
+    return parent, fragments()
+
+
+def _fragment_id(parent_id: str, offset: int) -> str:
+    """A stable id per (file, offset): re-splitting after a restart yields the same ids."""
+    return hashlib.sha256(f"{parent_id}:{offset}".encode()).hexdigest()[:32]
+
+
+def parse_fragment(bundle: Bundle) -> tuple[FragmentHeader, bytes]:
+    """The header and data of a fragment bundle, or BundleError."""
+    if bundle.kind != "fragment":
+        raise BundleError("not a fragment bundle")
+    try:
+        header, data = cbor2.loads(bundle.payload)
+        parent, parent_kind, name, total, offset, sha = header
+    except Exception as exc:  # noqa: BLE001 - any malformed payload is a BundleError
+        raise BundleError("malformed fragment payload") from exc
+    ok = (
+        isinstance(parent, str) and len(parent) == 32 and isinstance(parent_kind, str)
+        and 0 < len(parent_kind) <= 64 and isinstance(name, str) and len(name) <= 255
+        and isinstance(total, int) and isinstance(offset, int) and isinstance(data, bytes)
+        and isinstance(sha, bytes) and len(sha) == 32 and 0 <= offset
+        and offset + len(data) <= total <= MAX_FILE_BYTES and (data or total == 0)
+    )
+    if not ok:
+        raise BundleError("fragment header out of range")
+    try:
+        int(parent, 16)
+    except ValueError as exc:
+        raise BundleError("fragment parent id is not hexadecimal") from exc
+    safe_name = os.path.basename(name) or "file"
+    return FragmentHeader(parent, parent_kind, safe_name, total, offset, sha), data
+
+
+@dataclass(frozen=True)
+class CompletedFile:
+    """A reassembled, verified file."""
+
+    parent_id: str
+    kind: str
+    name: str
+    path: Path
+    size: int
+    sha256: bytes
+
+    def as_bundle(self, source: str, destination: str, now: float) -> Bundle:
+        """The completion as a bundle whose id is the parent id (for exactly-once delivery)."""
+        payload = cbor2.dumps({"path": str(self.path), "name": self.name, "size": self.size,
+                               "sha256": self.sha256.hex(), "kind": self.kind}, canonical=True)
+        return Bundle(self.parent_id, source, destination, Priority.BULK, now, 365 * 86400.0,
+                      self.kind, bytes(payload))
+
+
+class Reassembler:
+    """Writes fragments into part files under `directory` and completes verified files."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.directory / "ranges.sqlite"), isolation_level=None,
+                                   check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(
+            "CREATE TABLE IF NOT EXISTS ranges (parent TEXT, start INTEGER, stop INTEGER,"
+            " PRIMARY KEY (parent, start));"
+            "CREATE TABLE IF NOT EXISTS files (parent TEXT PRIMARY KEY, kind TEXT, name TEXT,"
+            " total INTEGER, sha BLOB, done INTEGER DEFAULT 0);"
+        )
+
+    def close(self) -> None:
+        """Close the range database."""
+        self._db.close()
+
+    def _part(self, parent: str) -> Path:
+        return self.directory / f"{parent}.part"
+
+    def final_path(self, parent: str, name: str) -> Path:
+        """Where a completed file lands."""
+        return self.directory / f"{parent}-{name}"
+
+    def add(self, bundle: Bundle) -> CompletedFile | None:
+        """Store one fragment; returns the completed file when this fragment finishes it."""
+        header, data = parse_fragment(bundle)
+        row = self._db.execute("SELECT kind, name, total, sha, done FROM files WHERE parent = ?",
+                               (header.parent_id,)).fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO files (parent, kind, name, total, sha) VALUES "
+                             "(?, ?, ?, ?, ?)", (header.parent_id, header.parent_kind,
+                                                 header.name, header.total_size, header.sha256))
+        elif (row[2], bytes(row[3])) != (header.total_size, header.sha256):
+            raise BundleError(f"fragment of {header.parent_id} disagrees with earlier fragments")
+        elif row[4]:
+            return None  # already complete: a late duplicate
+        final = self.final_path(header.parent_id, header.name)
+        if final.exists() and file_sha256(final) == header.sha256:
+            # Completed just before a crash, before it was noted: note it now.
+            self._db.execute("UPDATE files SET done = 1 WHERE parent = ?", (header.parent_id,))
+            return CompletedFile(header.parent_id, header.parent_kind, header.name, final,
+                                 header.total_size, header.sha256)
+        part = self._part(header.parent_id)
+        with open(part, "r+b" if part.exists() else "w+b") as handle:
+            handle.seek(header.offset)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self._db.execute("INSERT OR REPLACE INTO ranges (parent, start, stop) VALUES (?, ?, ?)",
+                         (header.parent_id, header.offset, header.offset + len(data)))
+        return self._maybe_complete(header.parent_id)
+
+    def missing_ranges(self, parent: str) -> list[tuple[int, int]]:
+        """Byte ranges of `parent` not yet received (the whole file if unknown)."""
+        row = self._db.execute("SELECT total FROM files WHERE parent = ?", (parent,)).fetchone()
+        if row is None:
+            return []
+        total = int(row[0])
+        gaps, cursor = [], 0
+        for start, stop in self._db.execute(
+                "SELECT start, stop FROM ranges WHERE parent = ? ORDER BY start", (parent,)):
+            if start > cursor:
+                gaps.append((cursor, start))
+            cursor = max(cursor, stop)
+        if cursor < total:
+            gaps.append((cursor, total))
+        return gaps
+
+    def _maybe_complete(self, parent: str) -> CompletedFile | None:
+        if self.missing_ranges(parent):
+            return None
+        kind, name, total, sha = self._db.execute(
+            "SELECT kind, name, total, sha FROM files WHERE parent = ?", (parent,)).fetchone()
+        part = self._part(parent)
+        if total == 0 and not part.exists():
+            part.touch()
+        if file_sha256(part) != bytes(sha):
+            # Corrupt data on disk: start this file over rather than deliver it.
+            self._db.execute("DELETE FROM ranges WHERE parent = ?", (parent,))
+            part.unlink(missing_ok=True)
+            raise BundleError(f"file {parent} failed its SHA-256 check; receiving it again")
+        final = self.final_path(parent, name)
+        os.replace(part, final)
+        self._db.execute("UPDATE files SET done = 1 WHERE parent = ?", (parent,))
+        return CompletedFile(parent, kind, name, final, int(total), bytes(sha))
+
+    def status(self) -> dict[str, Any]:
+        """Files in progress and completed."""
+        rows = self._db.execute("SELECT parent, total, done FROM files").fetchall()
+        return {"in_progress": [r[0] for r in rows if not r[2]],
+                "completed": [r[0] for r in rows if r[2]]}

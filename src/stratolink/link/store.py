@@ -1,0 +1,272 @@
+"""Durable bundle store (SQLite in WAL mode), one per node.
+
+Outbound, a bundle is committed to disk before `enqueue` returns and stays until the next
+hop acknowledges it. Inbound, `receive` records the id and the bundle in one transaction and
+says whether it was new, so a bundle that arrives twice (over two paths, or again after a
+restart) reaches the application once: the application takes `pending_deliveries()` and
+confirms each with `mark_delivered`. After a kill -9 at any moment, everything committed is
+there and nothing is delivered twice.
+
+`synchronous="FULL"` (the default) also survives power loss; `"NORMAL"` survives any crash
+of the process but may lose the last commits on power loss (used by the simulator).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from stratolink.errors import StratolinkError
+from stratolink.link.bundle import Bundle, BundleError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbound (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    priority INTEGER NOT NULL,
+    expires REAL NOT NULL,
+    size INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    data BLOB NOT NULL,
+    leased_to TEXT,
+    sent_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outbound_order ON outbound (leased_to, priority, seq);
+CREATE TABLE IF NOT EXISTS inbound (
+    id TEXT PRIMARY KEY,
+    received_at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    source TEXT NOT NULL,
+    data BLOB,
+    delivered INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS inbound_pending ON inbound (delivered, received_at);
+CREATE TABLE IF NOT EXISTS dropped (
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    time REAL NOT NULL
+);
+"""
+
+
+class StoreError(StratolinkError):
+    """The bundle store cannot be opened or used."""
+
+
+@dataclass(frozen=True)
+class DropRecord:
+    """A bundle the store dropped without delivering it, and why."""
+
+    id: str
+    kind: str
+    priority: int
+    reason: str
+    time: float
+
+
+class BundleStore:
+    """Outbound queue, inbound deduplication and delivery log of one node, on one SQLite file."""
+
+    def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise StoreError("synchronous must be 'FULL' or 'NORMAL'")
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), isolation_level=None,
+                                       check_same_thread=False, timeout=30.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open bundle store {self.path}: {exc}") from exc
+        self._lock = threading.RLock()
+        # Leases belong to the process that took them: after a restart every bundle that was
+        # in flight is queued again (the receiver deduplicates what had in fact arrived).
+        with self._tx() as db:
+            db.execute("UPDATE outbound SET leased_to = NULL WHERE leased_to IS NOT NULL")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the database (everything is already committed)."""
+        with self._lock:
+            self._db.close()
+
+    # ---- outbound ------------------------------------------------------------------------
+
+    def enqueue(self, bundle: Bundle) -> bool:
+        """Queue a bundle for sending, durably; False if a bundle with its id is queued already."""
+        return self.enqueue_many([bundle]) == 1
+
+    def enqueue_many(self, bundles: Iterable[Bundle]) -> int:
+        """Queue several bundles in one transaction; returns how many were new."""
+        rows = [(b.id, int(b.priority), b.expires_at, len(b.payload), b.kind, b.encode())
+                for b in bundles]
+        with self._tx() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO outbound (id, priority, expires, size, kind, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)", rows)
+            return db.total_changes - before
+
+    def next_batch(
+        self, now: float, limit: int = 64, max_bytes: int | None = None,
+        max_priority: int | None = None,
+    ) -> list[Bundle]:
+        """Queued, unexpired, unleased bundles: most urgent first, then oldest first."""
+        query = ("SELECT data, size FROM outbound WHERE leased_to IS NULL AND expires > ?"
+                 + (" AND priority <= ?" if max_priority is not None else "")
+                 + " ORDER BY priority, seq LIMIT ?")
+        params: tuple[float | int, ...] = (
+            (now, max_priority, limit) if max_priority is not None else (now, limit)
+        )
+        with self._lock:
+            rows = self._db.execute(query, params).fetchall()
+        out: list[Bundle] = []
+        total = 0
+        for data, size in rows:
+            if max_bytes is not None and out and total + size > max_bytes:
+                break
+            out.append(Bundle.decode(data))
+            total += size
+        return out
+
+    def mark_sent(self, bundle_id: str, path: str, now: float) -> None:
+        """Lease a queued bundle to a path: it is in flight there until acked or released."""
+        with self._tx() as db:
+            db.execute("UPDATE outbound SET leased_to = ?, sent_at = ?, attempts = attempts + 1 "
+                       "WHERE id = ?", (path, now, bundle_id))
+
+    def release(self, bundle_id: str) -> None:
+        """Put an in-flight bundle back in the queue (its path failed or timed out)."""
+        with self._tx() as db:
+            db.execute("UPDATE outbound SET leased_to = NULL WHERE id = ?", (bundle_id,))
+
+    def release_path(self, path: str) -> int:
+        """Put every bundle in flight on `path` back in the queue; returns how many."""
+        with self._tx() as db:
+            return db.execute("UPDATE outbound SET leased_to = NULL WHERE leased_to = ?",
+                              (path,)).rowcount
+
+    def acknowledge(self, bundle_id: str) -> bool:
+        """The next hop has the bundle: forget it. Idempotent; True the first time."""
+        with self._tx() as db:
+            return db.execute("DELETE FROM outbound WHERE id = ?", (bundle_id,)).rowcount == 1
+
+    def acknowledge_many(self, bundle_ids: Iterable[str]) -> int:
+        """Acknowledge several bundles in one transaction; returns how many were queued."""
+        with self._tx() as db:
+            before = db.total_changes
+            db.executemany("DELETE FROM outbound WHERE id = ?", [(i,) for i in bundle_ids])
+            return db.total_changes - before
+
+    def expire(self, now: float) -> list[str]:
+        """Drop queued bundles whose lifetime has run out, recording each drop."""
+        with self._tx() as db:
+            rows = db.execute("SELECT id, kind, priority FROM outbound WHERE expires <= ?",
+                              (now,)).fetchall()
+            db.executemany("INSERT INTO dropped (id, kind, priority, reason, time) "
+                           "VALUES (?, ?, ?, 'expired', ?)",
+                           [(i, k, p, now) for i, k, p in rows])
+            db.execute("DELETE FROM outbound WHERE expires <= ?", (now,))
+        return [r[0] for r in rows]
+
+    def next_expiry(self) -> float | None:
+        """When the next queued bundle expires (to set a timer), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT MIN(expires) FROM outbound").fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def is_queued(self, bundle_id: str) -> bool:
+        """Whether the bundle is still waiting for an acknowledgement."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM outbound WHERE id = ?",
+                                    (bundle_id,)).fetchone() is not None
+
+    def queued_bytes(self, max_priority: int | None = None) -> int:
+        """Payload bytes waiting (optionally only at or above a priority)."""
+        q = "SELECT COALESCE(SUM(size), 0) FROM outbound"
+        with self._lock:
+            if max_priority is None:
+                return int(self._db.execute(q).fetchone()[0])
+            return int(self._db.execute(q + " WHERE priority <= ?", (max_priority,)).fetchone()[0])
+
+    def drops(self) -> list[DropRecord]:
+        """Every bundle dropped undelivered, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, kind, priority, reason, time FROM dropped "
+                                    "ORDER BY rowid").fetchall()
+        return [DropRecord(*r) for r in rows]
+
+    # ---- inbound -------------------------------------------------------------------------
+
+    def receive(self, bundle: Bundle, now: float) -> bool:
+        """Record an arriving bundle; False if its id arrived before (acknowledge it anyway)."""
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO inbound (id, received_at, kind, source, data) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (bundle.id, now, bundle.kind, bundle.source, bundle.encode()))
+            return cur.rowcount == 1
+
+    def has_received(self, bundle_id: str) -> bool:
+        """Whether a bundle with this id has ever arrived."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM inbound WHERE id = ?",
+                                    (bundle_id,)).fetchone() is not None
+
+    def pending_deliveries(self, limit: int = 256) -> list[Bundle]:
+        """Arrived bundles the application has not confirmed yet, in arrival order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT data FROM inbound WHERE delivered = 0 ORDER BY received_at, rowid "
+                "LIMIT ?", (limit,)).fetchall()
+        out = []
+        for (data,) in rows:
+            try:
+                out.append(Bundle.decode(data))
+            except BundleError as exc:  # cannot happen unless the file was edited by hand
+                raise StoreError(f"bundle store {self.path} holds a corrupt bundle") from exc
+        return out
+
+    def mark_delivered(self, bundle_id: str) -> None:
+        """The application has used the bundle: never hand it out again (payload freed)."""
+        with self._tx() as db:
+            db.execute("UPDATE inbound SET delivered = 1, data = NULL WHERE id = ?",
+                       (bundle_id,))
+
+    # ---- numbers for tests and status pages -------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Bundles by state: queued, in flight, received, undelivered, delivered, dropped."""
+        with self._lock:
+            one = self._db.execute
+            return {
+                "queued": int(one("SELECT COUNT(*) FROM outbound WHERE leased_to IS NULL")
+                              .fetchone()[0]),
+                "in_flight": int(one("SELECT COUNT(*) FROM outbound WHERE leased_to IS NOT NULL")
+                                 .fetchone()[0]),
+                "received": int(one("SELECT COUNT(*) FROM inbound").fetchone()[0]),
+                "undelivered": int(one("SELECT COUNT(*) FROM inbound WHERE delivered = 0")
+                                   .fetchone()[0]),
+                "delivered": int(one("SELECT COUNT(*) FROM inbound WHERE delivered = 1")
+                                 .fetchone()[0]),
+                "dropped": int(one("SELECT COUNT(*) FROM dropped").fetchone()[0]),
+            }
