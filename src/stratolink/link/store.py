@@ -27,6 +27,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbound (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
+    destination TEXT NOT NULL,
     priority INTEGER NOT NULL,
     expires REAL NOT NULL,
     size INTEGER NOT NULL,
@@ -117,28 +118,38 @@ class BundleStore:
 
     def enqueue_many(self, bundles: Iterable[Bundle]) -> int:
         """Queue several bundles in one transaction; returns how many were new."""
-        rows = [(b.id, int(b.priority), b.expires_at, len(b.payload), b.kind, b.encode())
-                for b in bundles]
+        rows = [(b.id, b.destination, int(b.priority), b.expires_at, len(b.payload), b.kind,
+                 b.encode()) for b in bundles]
         with self._tx() as db:
             before = db.total_changes
             db.executemany(
-                "INSERT OR IGNORE INTO outbound (id, priority, expires, size, kind, data) "
-                "VALUES (?, ?, ?, ?, ?, ?)", rows)
+                "INSERT OR IGNORE INTO outbound (id, destination, priority, expires, size, kind,"
+                " data) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             return db.total_changes - before
 
     def next_batch(
         self, now: float, limit: int = 64, max_bytes: int | None = None,
-        max_priority: int | None = None,
+        max_priority: int | None = None, destinations: Iterable[str] | None = None,
     ) -> list[Bundle]:
-        """Queued, unexpired, unleased bundles: most urgent first, then oldest first."""
-        query = ("SELECT data, size FROM outbound WHERE leased_to IS NULL AND expires > ?"
-                 + (" AND priority <= ?" if max_priority is not None else "")
-                 + " ORDER BY priority, seq LIMIT ?")
-        params: tuple[float | int, ...] = (
-            (now, max_priority, limit) if max_priority is not None else (now, limit)
-        )
+        """Queued, unexpired, unleased bundles: most urgent first, then oldest first.
+
+        `destinations` limits the batch to bundles for those nodes (the peers reachable now).
+        """
+        query = "SELECT data, size FROM outbound WHERE leased_to IS NULL AND expires > ?"
+        params: list[float | int | str] = [now]
+        if max_priority is not None:
+            query += " AND priority <= ?"
+            params.append(max_priority)
+        if destinations is not None:
+            wanted = list(destinations)
+            if not wanted:
+                return []
+            query += f" AND destination IN ({', '.join('?' * len(wanted))})"
+            params.extend(wanted)
+        query += " ORDER BY priority, seq LIMIT ?"
+        params.append(limit)
         with self._lock:
-            rows = self._db.execute(query, params).fetchall()
+            rows = self._db.execute(query, tuple(params)).fetchall()
         out: list[Bundle] = []
         total = 0
         for data, size in rows:

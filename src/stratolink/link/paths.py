@@ -1,0 +1,65 @@
+"""Provider paths: their configuration, settings of the path manager, status and events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stratolink.errors import InvalidParameterError
+
+
+@dataclass(frozen=True)
+class PathConfig:
+    """One provider's path between a balloon and its ground."""
+
+    name: str
+    gateway_address: tuple[str, int]
+    local_address: tuple[str, int] | None = None
+    cost_per_mb: float = 0.0
+    preference: int = 0  # lower is preferred for urgent traffic
+    stripe_bulk: bool = True  # may carry bulk data alongside other paths
+
+    def __post_init__(self) -> None:
+        if not self.name or len(self.name) > 64:
+            raise InvalidParameterError("a path needs a name of 1-64 characters")
+        if self.cost_per_mb < 0:
+            raise InvalidParameterError(f"path {self.name}: cost must be >= 0")
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """Timing of probes, failure detection and reconnection (defaults: failover under 2 s)."""
+
+    probe_interval_s: float = 0.25
+    dead_after_s: float = 1.2
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 8.0
+    bundle_timeout_s: float = 60.0
+    min_in_flight_bytes: int = 256 * 1024
+    max_in_flight_bytes: int = 8 * 1024 * 1024
+    max_bundles_in_flight: int = 96
+    idle_timeout_s: float = 30.0
+    expiry_check_s: float = 5.0
+
+
+@dataclass
+class PathStatus:
+    """What the path manager knows about a path right now."""
+
+    name: str
+    up: bool = False
+    rtt_s: float | None = None
+    delivery_rate_bps: float | None = None
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    bundles_sent: int = 0
+    changed_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class LinkEvent:
+    """Something the link layer wants recorded: path up/down, failover, drops, attacks."""
+
+    time: float
+    kind: str  # path-up, path-down, failover, expired, auth-failure, bad-datagram, bad-bundle
+    path: str | None = None
+    detail: str = ""
