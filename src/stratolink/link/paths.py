@@ -32,7 +32,7 @@ class LinkSettings:
     probe_interval_s: float = 0.25
     dead_after_s: float = 1.2
     reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 8.0
+    reconnect_max_s: float = 2.0
     bundle_timeout_s: float = 60.0
     min_in_flight_bytes: int = 256 * 1024
     max_in_flight_bytes: int = 8 * 1024 * 1024

@@ -20,13 +20,14 @@ from stratolink.link import congestion
 from stratolink.link.keys import TlsIdentity, spki_fingerprint
 
 ALPN = "stratolink/1"
+CONGESTION_ALGORITHM = congestion.NAME  # aioquic's "reno" or "cubic" for comparisons
 MAX_DATAGRAM_BYTES = 1350
 
 
 def _base(identity: TlsIdentity, is_client: bool, idle_timeout: float) -> QuicConfiguration:
     config = QuicConfiguration(
         is_client=is_client, alpn_protocols=[ALPN], idle_timeout=idle_timeout,
-        congestion_control_algorithm=congestion.NAME, max_datagram_size=MAX_DATAGRAM_BYTES,
+        congestion_control_algorithm=CONGESTION_ALGORITHM, max_datagram_size=MAX_DATAGRAM_BYTES,
     )
     config.load_cert_chain(identity.certificate_path, identity.key_path)
     return config
