@@ -195,8 +195,11 @@ class GatewayService:
             self.core.link_event(change.provider, change.up, now, balloon_id=change.balloon_id,
                                  rtt=change.rtt, rate=change.rate)
             work += 1
+        confirm = getattr(self.transport, "confirm", None)
         for bundle, provider in self.transport.take_arrivals(now):
             work += int(self.core.receive(bundle, now, provider).new)
+            if confirm is not None:
+                confirm(bundle.id)  # stored in the mission store: the link may forget it
         for bundle in self.core.outbound(now):
             self.transport.submit(bundle, now)
             work += 1
@@ -216,8 +219,7 @@ class GatewayService:
 
 def attach_gateway(app: Any, store: MissionStore, *, host: str, port: int,
                    keys_dir: Any = None) -> None:
-    """Run the link layer's node in the API server's event loop, feeding `GatewayCore`."""
-    raise StratolinkError(
-        "the QUIC gateway needs the link transport (stratolink.link.node), "
-        "which this installation does not provide yet"
-    )
+    """Serve balloons' QUIC links on UDP (see `stratolink.ground.link_gateway`)."""
+    from stratolink.ground.link_gateway import attach_gateway as attach
+
+    attach(app, store, host=host, port=port, keys_dir=keys_dir)

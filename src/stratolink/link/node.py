@@ -110,6 +110,7 @@ class LinkNode:
         self._handed_out: set[str] = set()
         self._next_expiry_check = 0.0
         self._probe_id = 0
+        self._arrival_paths: dict[str, str] = {}
 
     # ---- application side ----------------------------------------------------------------
 
@@ -166,6 +167,11 @@ class LinkNode:
         """The application has used a delivered bundle."""
         self.store.mark_delivered(bundle_id)
         self._handed_out.discard(bundle_id)
+        self._arrival_paths.pop(bundle_id, None)
+
+    def arrival_path(self, bundle_id: str) -> str | None:
+        """The provider path a bundle arrived on (if it arrived since this node started)."""
+        return self._arrival_paths.get(bundle_id)
 
     def take_events(self) -> list[LinkEvent]:
         """Events since the last call."""
@@ -402,7 +408,8 @@ class LinkNode:
                         f"refused on a link with {conn.peer}")
             conn.quic.send_stream_data(sid, b"N", end_stream=True)
             return
-        self.store.receive(bundle, now)  # committed (or a duplicate) before the ack leaves
+        if self.store.receive(bundle, now):  # committed (or a duplicate) before the ack leaves
+            self._arrival_paths[bundle.id] = conn.path
         conn.quic.send_stream_data(sid, ACK, end_stream=True)
 
     def _pump(self, now: float) -> None:

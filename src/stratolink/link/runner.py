@@ -27,7 +27,7 @@ class UdpLinkRunner:
     """Binds a socket per path (the ground binds each path's gateway address)."""
 
     def __init__(self, node: LinkNode, clock: Callable[[], float] = time.time,
-                 on_wake: Callable[[float], None] | None = None) -> None:
+                 on_wake: Callable[[float], object] | None = None) -> None:
         self.node = node
         self.clock = clock
         self.on_wake = on_wake

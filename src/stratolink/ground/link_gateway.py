@@ -1,0 +1,108 @@
+"""The gateway on the real link layer: a ground LinkNode feeding `GatewayCore`.
+
+`LinkNodeTransport` adapts a `LinkNode` to the gateway's `BundleTransport`; `open_ground_node`
+builds the ground's node from a key directory (its TLS identity and every balloon's pinned
+certificate); `attach_gateway` runs it on UDP inside the API server's event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from stratolink.errors import StratolinkError
+from stratolink.ground.gateway import GROUND_NODE, GatewayCore, GatewayService, LinkChange
+from stratolink.ground.store import MissionStore
+from stratolink.link.bundle import Bundle
+from stratolink.link.keys import KeyRing
+from stratolink.link.node import LinkNode
+from stratolink.link.paths import LinkSettings, PathConfig
+from stratolink.link.quic import certificate_pem
+from stratolink.link.store import BundleStore
+
+log = logging.getLogger(__name__)
+
+
+class LinkNodeTransport:
+    """What the gateway needs, over a link node: arrivals, path changes, submission."""
+
+    def __init__(self, node: LinkNode) -> None:
+        self.node = node
+
+    def take_arrivals(self, now: float) -> list[tuple[Bundle, str | None]]:
+        """Bundles delivered by the link (confirmed once the gateway has stored them)."""
+        return [(b, self.node.arrival_path(b.id)) for b in self.node.take_deliveries(now)]
+
+    def confirm(self, bundle_id: str) -> None:
+        """The gateway has stored the bundle: the link may forget it."""
+        self.node.mark_delivered(bundle_id)
+
+    def take_link_changes(self, now: float) -> list[LinkChange]:
+        """Paths that came up or went down (other link events go to the log)."""
+        changes = []
+        for event in self.node.take_events():
+            if event.kind in ("path-up", "path-down") and event.path is not None:
+                status = self.node.status.get(event.path)
+                peer = event.detail.split("peer ", 1)[-1] if "peer " in event.detail else None
+                balloon = peer.split("/", 1)[1] if peer and peer.startswith("balloon/") else None
+                changes.append(LinkChange(event.path, event.kind == "path-up", balloon,
+                                          status.rtt_s if status else None,
+                                          status.delivery_rate_bps if status else None))
+            else:
+                log.info("link %s %s %s", event.kind, event.path or "", event.detail)
+        return changes
+
+    def submit(self, bundle: Any, now: float) -> None:
+        """Hand a bundle to the link (durable once this returns)."""
+        self.node.submit(bundle, now)
+
+
+def open_ground_node(keys_dir: Path, state_dir: Path, paths: list[PathConfig],
+                     settings: LinkSettings | None = None) -> LinkNode:
+    """The ground's node: its TLS identity and every balloon certificate in `keys_dir`."""
+    ring = KeyRing(keys_dir)
+    keys = ring.list()
+    grounds = [k for k in keys if k.kind == "ground"]
+    balloons = [k for k in keys if k.kind == "balloon"]
+    if not grounds:
+        raise StratolinkError(f"no ground key in {keys_dir}: run "
+                              f"'stratolink keys generate --kind ground --name NAME'")
+    if not balloons:
+        raise StratolinkError(f"no balloon certificates in {keys_dir}: the gateway would "
+                              "accept nobody")
+    identity = ring.tls_identity(grounds[0].name, "ground")
+    peers = {f"balloon/{b.name}": certificate_pem(ring.tls_identity(b.name, "balloon"))
+             for b in balloons}
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return LinkNode(GROUND_NODE, BundleStore(state_dir / "bundles.db"), identity, peers, paths,
+                    is_client=False, reassembly_dir=state_dir / "files", settings=settings)
+
+
+def attach_gateway(app: Any, store: MissionStore, *, host: str, port: int,
+                   keys_dir: Path | None = None,
+                   state_dir: Path = Path("stratolink-gateway")) -> LinkNode:
+    """Serve balloons' QUIC links on UDP host:port while the API app runs."""
+    from stratolink.link.runner import UdpLinkRunner
+
+    node = open_ground_node(Path(keys_dir or "stratolink-keys"), state_dir,
+                            [PathConfig("internet", (host, port))])
+    notify = getattr(app.state, "notify_change", None)
+    service = GatewayService(GatewayCore(store), LinkNodeTransport(node), on_change=notify)
+    original = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan_with_gateway(a: Any) -> AsyncIterator[None]:
+        async with original(a):
+            runner = UdpLinkRunner(node, on_wake=service.step)
+            await runner.start()
+            log.info("gateway listening on udp %s:%d", host, port)
+            try:
+                yield
+            finally:
+                await runner.stop()
+
+    app.router.lifespan_context = lifespan_with_gateway
+    return node
