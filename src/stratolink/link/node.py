@@ -22,6 +22,7 @@ from pathlib import Path
 
 from aioquic.buffer import Buffer
 from aioquic.quic import events
+from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection, QuicConnectionState
 from aioquic.quic.packet import PACKET_TYPE_INITIAL, pull_quic_header
 
@@ -111,6 +112,7 @@ class LinkNode:
         self._next_expiry_check = 0.0
         self._probe_id = 0
         self._arrival_paths: dict[str, str] = {}
+        self._client_config: QuicConfiguration | None = None
 
     # ---- application side ----------------------------------------------------------------
 
@@ -304,10 +306,12 @@ class LinkNode:
             self._next_expiry_check = now + s.expiry_check_s
 
     def _connect(self, name: str, path: PathConfig, now: float) -> None:
-        (peer, pem), = self.peer_certificates.items()
-        server_name = self._server_names.get(peer) or _san_of(pem)
-        config = client_configuration(self.tls, pem, server_name, self.settings.idle_timeout_s)
-        quic = QuicConnection(configuration=config)
+        if self._client_config is None:  # built once: reading keys is the slow part
+            (peer, pem), = self.peer_certificates.items()
+            server_name = self._server_names.get(peer) or _san_of(pem)
+            self._client_config = client_configuration(self.tls, pem, server_name,
+                                                       self.settings.idle_timeout_s)
+        quic = QuicConnection(configuration=self._client_config)
         quic.connect(path.gateway_address, now=now)
         self._connections[(name, path.gateway_address)] = _Connection(
             quic, name, path.gateway_address, now, peer=None, last_rx=now)
