@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from numpy.typing import ArrayLike
 
@@ -151,6 +151,7 @@ def test_planner_avoids_a_layer_that_blows_away_from_the_target() -> None:
     altitude=st.floats(15000.0, 20000.0),
     bearing_deg=st.floats(0.0, 359.0),
 )
+@example(soc=0.0, sun_up=False, altitude=15001.0, bearing_deg=0.0)
 def test_no_controller_descends_on_an_empty_battery(
     soc: float, sun_up: bool, altitude: float, bearing_deg: float
 ) -> None:

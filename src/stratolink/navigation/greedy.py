@@ -78,6 +78,9 @@ class StationSeekerController(Controller):
             if affordable[current] and masked[best] < masked[current] + self.config.hysteresis_m_s:
                 best = current
         self._level_m = float(col.altitudes_m[best])
-        if self._level_m < obs.altitude_m and not affordable[best]:
-            return Command.stay()
+        if self._level_m < obs.altitude_m:
+            # A level within a metre of the limit counts as affordable; never go past it.
+            if lowest_m >= obs.altitude_m:
+                return Command.stay()
+            return Command.goto(max(self._level_m, lowest_m))
         return Command.goto(self._level_m)

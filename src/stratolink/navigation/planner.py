@@ -334,7 +334,7 @@ class PlannerController(Controller):
         self._previous_time = obs.time_s
         self.last_plan_altitudes_m = self.levels[best]
         target = float(self.levels[best[0]])
-        if target < obs.altitude_m - 1.0:
+        if target < obs.altitude_m:
             battery_wh = obs.battery_soc * self.vehicle.battery_capacity_wh
             affordable = self.vehicle.affordable_descent_m(battery_wh, obs.sun_up)
             if affordable <= 0.0:
