@@ -67,8 +67,8 @@ def test_impossible_parameters_give_one_line_and_exit_2(
     assert len(done.stderr.strip().splitlines()) <= 2  # one line (rich may wrap it)
 
 
-def test_demo_writes_a_plot(tmp_path: Path) -> None:
-    done = run_cli("demo", "--out", str(tmp_path / "demo"))
+def test_prediction_demo_writes_a_plot(tmp_path: Path) -> None:
+    done = run_cli("demo", "--prediction", "--out", str(tmp_path / "demo"))
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert Path(summary["plot"]).read_bytes()[:4] == b"\x89PNG"

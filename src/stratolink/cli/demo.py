@@ -1,8 +1,8 @@
 """`stratolink demo`: the project's main job, runnable with no arguments and no network.
 
-Flies the full mission (onboard agent, navigation, link and ground over emulated providers)
-when the simulator is installed; otherwise predicts a superpressure ensemble from NASA's
-Wanaka launch site on the synthetic westerlies and draws it over the coastlines.
+Flies the full mission: a 72-hour superpressure flight from Wanaka with the real onboard
+agent, navigation, link (QUIC over three emulated providers) and ground (gateway, store),
+in virtual time. `--prediction` instead predicts a superpressure ensemble and draws it.
 """
 
 from __future__ import annotations
@@ -51,8 +51,20 @@ def register(app: typer.Typer) -> None:
 
     @app.command("demo")
     def demo_command(
-        out: Path = typer.Option(Path("stratolink-demo"), help="Folder for the results."),
+        out: Path = typer.Option(Path("stratolink-demo"), help="Parent folder for the results."),
+        hours: float = typer.Option(72.0, min=1.0, max=24 * 30.0, help="Hours of flight."),
+        serve: bool = typer.Option(False, "--serve", help="Then open the dashboard on the "
+                                   "mission store."),
+        port: int = typer.Option(8080, min=1, max=65535, help="Dashboard port for --serve."),
+        prediction: bool = typer.Option(False, "--prediction", help="Only predict and draw a "
+                                        "superpressure ensemble."),
     ) -> None:
-        """Run the project's demonstration (no arguments, no network needed)."""
-        summary = run_prediction_demo(out)
-        print(json.dumps(summary))
+        """Fly the demonstration mission (no arguments, no network needed)."""
+        from stratolink.cli.simulate import fly, next_run_dir
+        from stratolink.sim.mission import MissionConfig
+
+        if prediction:
+            print(json.dumps(run_prediction_demo(out)))
+            return
+        fly(MissionConfig(duration_s=hours * 3600.0), next_run_dir(out), serve=serve,
+            port=port)

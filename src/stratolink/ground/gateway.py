@@ -161,6 +161,7 @@ class LinkChange:
     balloon_id: str | None = None
     rtt: float | None = None
     rate: float | None = None
+    time: float | None = None  # when it happened, if the link layer knows (else: now)
 
 
 class BundleTransport(Protocol):
@@ -192,7 +193,8 @@ class GatewayService:
         """Apply arrivals and link changes, then send queued commands; returns work done."""
         work = 0
         for change in self.transport.take_link_changes(now):
-            self.core.link_event(change.provider, change.up, now, balloon_id=change.balloon_id,
+            when = now if change.time is None else change.time
+            self.core.link_event(change.provider, change.up, when, balloon_id=change.balloon_id,
                                  rtt=change.rtt, rate=change.rate)
             work += 1
         confirm = getattr(self.transport, "confirm", None)

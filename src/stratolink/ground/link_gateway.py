@@ -50,7 +50,8 @@ class LinkNodeTransport:
                 balloon = peer.split("/", 1)[1] if peer and peer.startswith("balloon/") else None
                 changes.append(LinkChange(event.path, event.kind == "path-up", balloon,
                                           status.rtt_s if status else None,
-                                          status.delivery_rate_bps if status else None))
+                                          status.delivery_rate_bps if status else None,
+                                          event.time))
             else:
                 log.info("link %s %s %s", event.kind, event.path or "", event.detail)
         return changes

@@ -92,6 +92,13 @@ def _fragment_id(parent_id: str, offset: int) -> str:
     return hashlib.sha256(f"{parent_id}:{offset}".encode()).hexdigest()[:32]
 
 
+def fragment_ids(parent_id: str, size: int,
+                 fragment_size: int = DEFAULT_FRAGMENT_BYTES) -> list[str]:
+    """The ids of every fragment of a file of `size` bytes sent as `parent_id`."""
+    offsets = range(0, max(size, 1), fragment_size)
+    return [_fragment_id(parent_id, offset) for offset in offsets]
+
+
 def parse_fragment(bundle: Bundle) -> tuple[FragmentHeader, bytes]:
     """The header and data of a fragment bundle, or BundleError."""
     if bundle.kind != "fragment":

@@ -113,6 +113,8 @@ class LinkNode:
         self._probe_id = 0
         self._arrival_paths: dict[str, str] = {}
         self._client_config: QuicConfiguration | None = None
+        self._carrier = {name: True for name in self.paths}
+        self.arrivals = 0  # bundles received since start: a cheap "anything new?" check
 
     # ---- application side ----------------------------------------------------------------
 
@@ -184,6 +186,25 @@ class LinkNode:
         """Current status of every path."""
         return self.status
 
+    def set_carrier(self, path: str, present: bool, now: float) -> None:
+        """The modem on `path` reports whether it has service (signal, registration).
+
+        Without service the balloon does not try to connect on that path, and a session on
+        it is dropped at once (its bundles fail over); when service returns, the path is
+        tried immediately rather than after the reconnection back-off.
+        """
+        if path not in self.paths:
+            raise StratolinkError(f"unknown path {path!r}")
+        if present == self._carrier[path]:
+            return
+        self._carrier[path] = present
+        if present:
+            self._reconnect_at[path] = now
+            self._backoff[path] = self.settings.reconnect_min_s
+            return
+        for conn in [c for c in self._connections.values() if c.path == path]:
+            self._drop(conn, now, "modem lost service")
+
     # ---- network side --------------------------------------------------------------------
 
     def receive_datagram(self, path: str, data: bytes, addr: tuple[str, int], now: float) -> None:
@@ -252,7 +273,7 @@ class LinkNode:
                 times.append(conn.last_rx + s.dead_after_s)
         if self.is_client:
             times.extend(t for name, t in self._reconnect_at.items()
-                         if not self._client_connection(name))
+                         if self._carrier[name] and not self._client_connection(name))
         times.append(self._next_expiry_check)
         return min(times) if times else None
 
@@ -281,7 +302,8 @@ class LinkNode:
         s = self.settings
         if self.is_client:
             for name, path in self.paths.items():
-                if self._client_connection(name) is None and now >= self._reconnect_at[name]:
+                if (self._carrier[name] and self._client_connection(name) is None
+                        and now >= self._reconnect_at[name]):
                     self._connect(name, path, now)
         for conn in list(self._connections.values()):
             if conn.closed:
@@ -414,6 +436,7 @@ class LinkNode:
             return
         if self.store.receive(bundle, now):  # committed (or a duplicate) before the ack leaves
             self._arrival_paths[bundle.id] = conn.path
+            self.arrivals += 1
         conn.quic.send_stream_data(sid, ACK, end_stream=True)
 
     def _pump(self, now: float) -> None:

@@ -211,6 +211,11 @@ class BundleStore:
             return self._db.execute("SELECT 1 FROM outbound WHERE id = ?",
                                     (bundle_id,)).fetchone() is not None
 
+    def queued_ids(self) -> set[str]:
+        """Ids of every bundle still waiting for an acknowledgement."""
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT id FROM outbound")}
+
     def queued_bytes(self, max_priority: int | None = None) -> int:
         """Payload bytes waiting (optionally only at or above a priority)."""
         q = "SELECT COALESCE(SUM(size), 0) FROM outbound"
@@ -236,6 +241,17 @@ class BundleStore:
                 "VALUES (?, ?, ?, ?, ?)",
                 (bundle.id, now, bundle.kind, bundle.source, bundle.encode()))
             return cur.rowcount == 1
+
+    def received_times(self) -> dict[str, float]:
+        """When each received bundle arrived (id -> time), delivered or not."""
+        with self._lock:
+            return {r[0]: float(r[1])
+                    for r in self._db.execute("SELECT id, received_at FROM inbound")}
+
+    def received_ids(self) -> set[str]:
+        """Ids of every bundle received so far."""
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT id FROM inbound")}
 
     def has_received(self, bundle_id: str) -> bool:
         """Whether a bundle with this id has ever arrived."""

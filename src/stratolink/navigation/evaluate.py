@@ -36,6 +36,16 @@ class EvalSettings:
     track_every: int = 5
 
 
+class Station(Protocol):
+    """Where the balloon should be: a scenario, or a mission's current target."""
+
+    @property
+    def station_lat_deg(self) -> float: ...
+
+    @property
+    def station_lon_deg(self) -> float: ...
+
+
 class BalloonModel(Protocol):
     """The parts of the superpressure balloon model the evaluation needs."""
 
@@ -147,7 +157,7 @@ def observe(
     vehicle: VehicleModel,
     forecast: WindField,
     levels: FloatArray,
-    scenario: Scenario,
+    scenario: Station,
     sun_up: bool,
 ) -> NavObservation:
     """Build what the controller sees: position, target offset, energy and the forecast column."""

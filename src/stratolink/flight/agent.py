@@ -1,0 +1,295 @@
+"""The onboard agent: the balloon's flight software between its sensors, controller and link.
+
+Sans-I/O: `sense` takes one sensor reading and `receive` one bundle from the ground, each
+with its own `now`, and both return what the link must carry (bundles and files). The
+simulator and a real flight computer drive the same class.
+
+What it does:
+
+* navigation: every `decision_interval_s` it builds a `NavObservation` from the latest
+  forecast and asks its controller for a target altitude (an operator's hold overrides it);
+* downlink: a position bundle (navigation priority) every `position_interval_s`, the dense
+  one-per-reading track as telemetry every `telemetry_interval_s`, and a science file of
+  `science_bytes` every `science_interval_s` (bulk priority, fragmented by the link);
+* uplink: forecasts (kind ``forecast``) replace the one it plans on; commands (kind
+  ``command``) pass the `CommandVerifier` (operator signature, expiry, sequence number)
+  before they act, and every command gets a ``command-ack`` bundle back.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cbor2
+import numpy as np
+
+from stratolink.errors import InvalidParameterError
+from stratolink.geo import distance_m
+from stratolink.link.bundle import Bundle, Priority, new_bundle
+from stratolink.link.commands import CommandVerifier
+from stratolink.navigation.evaluate import observe
+from stratolink.navigation.types import Command, Controller
+from stratolink.navigation.vehicle import VehicleModel
+from stratolink.winds.base import WindField
+
+ForecastLoader = Callable[[dict[str, Any]], WindField]
+ControllerFactory = Callable[[str], Controller]
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """How often the agent decides and what it sends (seconds, bytes)."""
+
+    decision_interval_s: float = 600.0
+    position_interval_s: float = 300.0
+    telemetry_interval_s: float = 1800.0
+    science_interval_s: float = 6 * 3600.0
+    science_bytes: int = 3_000_000
+    position_lifetime_s: float = 6 * 3600.0
+    telemetry_lifetime_s: float = 3 * 86400.0
+    science_lifetime_s: float = 7 * 86400.0
+    level_spacing_m: float = 500.0
+
+    def __post_init__(self) -> None:
+        for name in ("decision_interval_s", "position_interval_s", "telemetry_interval_s",
+                     "science_interval_s", "position_lifetime_s", "telemetry_lifetime_s",
+                     "science_lifetime_s", "level_spacing_m"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise InvalidParameterError(f"agent {name} must be a positive number")
+        if self.science_bytes < 0:
+            raise InvalidParameterError("agent science_bytes must be >= 0")
+
+
+@dataclass(frozen=True)
+class SensorReading:
+    """One reading of the flight computer's sensors (GNSS, pressure, battery, sun sensor)."""
+
+    time_s: float
+    lat_deg: float
+    lon_deg: float
+    altitude_m: float
+    pressure_pa: float
+    battery_wh: float
+    sun_up: bool
+
+
+@dataclass
+class Outbox:
+    """What the agent wants the link to carry: bundles, and files to send as fragments."""
+
+    bundles: list[Bundle] = field(default_factory=list)
+    files: list[tuple[Path, str]] = field(default_factory=list)  # (path, kind)
+
+    def extend(self, other: Outbox) -> None:
+        """Append another outbox's contents."""
+        self.bundles.extend(other.bundles)
+        self.files.extend(other.files)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The station the controller keeps to (a `navigation.evaluate.Station`)."""
+
+    station_lat_deg: float
+    station_lon_deg: float
+
+
+@dataclass
+class AgentLog:
+    """What the agent did, for reports and tests."""
+
+    decisions: int = 0
+    forecasts: int = 0
+    commands_accepted: list[int] = field(default_factory=list)
+    commands_rejected: list[tuple[int | None, str]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # every telemetry row sent
+    errors: list[str] = field(default_factory=list)
+
+
+class OnboardAgent:
+    """The balloon's flight software (sans-I/O)."""
+
+    def __init__(
+        self, *, node_id: str, ground_id: str, vehicle: VehicleModel, controller: Controller,
+        verifier: CommandVerifier, forecast: WindField, target: Target,
+        science_dir: Path, forecast_loader: ForecastLoader,
+        controller_factory: ControllerFactory | None = None,
+        config: AgentConfig | None = None, science_seed: int = 0,
+    ) -> None:
+        self.node_id = node_id
+        self.balloon_id = node_id.split("/", 1)[-1]
+        self.ground_id = ground_id
+        self.vehicle = vehicle
+        self.controller = controller
+        self.verifier = verifier
+        self.forecast = forecast
+        self.target = target
+        self.science_dir = Path(science_dir)
+        self.science_dir.mkdir(parents=True, exist_ok=True)
+        self.forecast_loader = forecast_loader
+        self.controller_factory = controller_factory
+        self.config = config or AgentConfig()
+        self.levels = vehicle.levels(self.config.level_spacing_m)
+        self.log = AgentLog()
+        self.target_altitude_m: float | None = None
+        self._hold: tuple[float, float] | None = None  # (altitude, until)
+        self._next = {"decide": -math.inf, "position": -math.inf, "telemetry": math.inf,
+                      "science": math.inf}
+        self._previous: SensorReading | None = None
+        self._unsent_rows: list[dict[str, Any]] = []
+        self._science_rng = np.random.default_rng(science_seed)
+        self._science_count = 0
+
+    # ---- sensors -> controller and downlink ---------------------------------------------
+
+    def sense(self, reading: SensorReading) -> Outbox:
+        """Take one sensor reading: decide when due, and queue what is due for the ground."""
+        cfg, now = self.config, reading.time_s
+        if self._next["telemetry"] == math.inf:
+            self._next["telemetry"] = now + cfg.telemetry_interval_s
+            self._next["science"] = now + cfg.science_interval_s
+        out = Outbox()
+        row = self._row(reading)
+        self._previous = reading
+        if now >= self._next["decide"]:
+            self._decide(reading)
+            self._next["decide"] = now + cfg.decision_interval_s
+        if now >= self._next["position"]:
+            out.bundles.append(self._bundle(Priority.NAVIGATION, "position", row, now,
+                                            cfg.position_lifetime_s))
+            self.log.rows.append(row)
+            self._next["position"] = now + cfg.position_interval_s
+        else:
+            self._unsent_rows.append(row)
+        if now >= self._next["telemetry"] and self._unsent_rows:
+            rows, self._unsent_rows = self._unsent_rows, []
+            out.bundles.append(self._bundle(Priority.TELEMETRY, "telemetry", {"rows": rows},
+                                            now, cfg.telemetry_lifetime_s))
+            self.log.rows.extend(rows)
+            self._next["telemetry"] = now + cfg.telemetry_interval_s
+        if now >= self._next["science"]:
+            if cfg.science_bytes > 0:
+                out.files.append((self._science_file(now), "science"))
+            self._next["science"] = now + cfg.science_interval_s
+        return out
+
+    def _row(self, r: SensorReading) -> dict[str, Any]:
+        speed = vertical = None
+        if self._previous is not None and r.time_s > self._previous.time_s:
+            dt = r.time_s - self._previous.time_s
+            speed = float(distance_m(self._previous.lat_deg, self._previous.lon_deg,
+                                     r.lat_deg, r.lon_deg)) / dt
+            vertical = (r.altitude_m - self._previous.altitude_m) / dt
+        lon = (r.lon_deg + 180.0) % 360.0 - 180.0
+        return {"balloon_id": self.balloon_id, "time": r.time_s, "lat": r.lat_deg, "lon": lon,
+                "alt": r.altitude_m, "pressure": r.pressure_pa,
+                "battery": r.battery_wh / self.vehicle.battery_capacity_wh,
+                "speed": speed, "vertical_speed": vertical}
+
+    def _decide(self, r: SensorReading) -> None:
+        if self._hold is not None and r.time_s < self._hold[1]:
+            self.target_altitude_m = self._hold[0]
+            return
+        self._hold = None
+        obs = observe(r.time_s, r.lat_deg, r.lon_deg, r.altitude_m, r.battery_wh, self.vehicle,
+                      self.forecast, self.levels, self.target, r.sun_up)
+        command: Command = self.controller.decide(obs)
+        step_m = self.vehicle.max_vertical_speed_m_s * self.config.decision_interval_s
+        self.target_altitude_m = command.resolve(r.altitude_m, step_m,
+                                                 self.vehicle.min_altitude_m,
+                                                 self.vehicle.max_altitude_m)
+        self.log.decisions += 1
+
+    def _science_file(self, now: float) -> Path:
+        """A science file as the payload writes it (seeded bytes of the configured size)."""
+        self._science_count += 1
+        path = self.science_dir / f"science-{self._science_count:04d}-{int(now)}.bin"
+        path.write_bytes(self._science_rng.bytes(self.config.science_bytes))
+        return path
+
+    def _bundle(self, priority: Priority, kind: str, payload: Any, now: float,
+                lifetime: float) -> Bundle:
+        return new_bundle(self.node_id, self.ground_id, priority, kind, cbor2.dumps(payload),
+                          now=now, lifetime=lifetime)
+
+    # ---- uplink -------------------------------------------------------------------------
+
+    def receive(self, bundle: Bundle, now: float) -> Outbox:
+        """Act on one bundle from the ground; commands are always answered with an ack."""
+        out = Outbox()
+        if bundle.kind == "forecast":
+            self._forecast(bundle)
+        elif bundle.kind == "command":
+            out.bundles.append(self._command(bundle, now))
+        else:
+            self.log.errors.append(f"ignored a {bundle.kind!r} bundle from {bundle.source}")
+        return out
+
+    def _forecast(self, bundle: Bundle) -> None:
+        try:
+            payload = cbor2.loads(bundle.payload)
+            if not isinstance(payload, dict):
+                raise ValueError("forecast payload is not a map")
+            self.forecast = self.forecast_loader(payload)
+        except (ValueError, TypeError, KeyError, cbor2.CBORDecodeError,
+                InvalidParameterError) as exc:
+            self.log.errors.append(f"forecast {bundle.id} refused: {exc}")
+            return
+        self.log.forecasts += 1
+        self._next["decide"] = -math.inf  # re-plan on the new forecast at the next reading
+
+    def _command(self, bundle: Bundle, now: float) -> Bundle:
+        decision = self.verifier.verify(bundle.payload, now)
+        ack = decision.ack()
+        if decision.accepted and decision.command is not None:
+            problem = self._apply(decision.command.action, now)
+            if problem is None:
+                self.log.commands_accepted.append(decision.command.seq)
+            else:
+                ack.update(accepted=False, reason=problem)
+        if not ack["accepted"]:
+            self.log.commands_rejected.append((ack["seq"], str(ack["reason"])))
+        return self._bundle(Priority.COMMAND, "command-ack", ack, now, 86400.0)
+
+    def _apply(self, action: dict[str, Any], now: float) -> str | None:
+        """Carry out a verified action; returns why not if it cannot be done."""
+        kind = action.get("type")
+        try:
+            if kind == "set-target":
+                lat, lon = float(action["lat"]), float(action["lon"])
+                if not (-90.0 <= lat <= 90.0 and math.isfinite(lon)):
+                    return "set-target: position out of range"
+                self.target = Target(lat, (lon + 180.0) % 360.0 - 180.0)
+            elif kind == "hold-altitude":
+                alt, duration = float(action["altitude_m"]), float(action["duration_s"])
+                lo, hi = self.vehicle.min_altitude_m, self.vehicle.max_altitude_m
+                if not lo <= alt <= hi:
+                    return (f"hold-altitude: {alt:.0f} m is outside the balloon's band "
+                            f"{lo:.0f}-{hi:.0f} m")
+                if not 0 < duration <= 7 * 86400:
+                    return "hold-altitude: duration must be within 0-7 days"
+                self._hold = (alt, now + duration)
+            elif kind == "set-controller":
+                if self.controller_factory is None:
+                    return "set-controller: this balloon has one controller"
+                self.controller = self.controller_factory(str(action["name"]))
+            else:
+                return f"unsupported action {kind!r}"
+        except (KeyError, TypeError, ValueError, InvalidParameterError) as exc:
+            return f"{kind}: bad argument ({exc})"
+        self._next["decide"] = -math.inf
+        return None
+
+
+def remove_sent_file(path: Path) -> None:
+    """The link has its own copy of a queued file; the agent's scratch copy can go."""
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
