@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import typer
@@ -61,6 +62,9 @@ def fly(config: object, out_dir: Path, serve: bool = False, port: int = 8080) ->
     from stratolink.sim.report import write_report
 
     assert isinstance(config, MissionConfig)
+    # Link events (handshakes cut by closing windows, packets from killed sessions) go to
+    # the report; on the terminal they would drown the progress bar.
+    logging.getLogger("stratolink.link").setLevel(logging.ERROR)
     console.print(f"flying [bold]{config.balloon_id}[/] for {config.duration_s / 3600:.0f} h "
                   f"from ({config.launch_lat_deg:.2f}, {config.launch_lon_deg:.2f}) "
                   f"over {len(config.providers)} providers; results in {out_dir}")

@@ -67,6 +67,7 @@ class _Connection:
     in_flight: dict[int, _Sent] = field(default_factory=dict)
     receiving: dict[int, bytearray] = field(default_factory=dict)
     closed: bool = False
+    initial_dcid: bytes | None = None  # server side: the client's first destination id
 
     @property
     def in_flight_bytes(self) -> int:
@@ -213,6 +214,11 @@ class LinkNode:
             self._event(now, "bad-datagram", path, "datagram on an unknown path")
             return
         conn = self._connections.get((path, addr))
+        if conn is not None and not self.is_client and self._is_new_client(conn, data):
+            # The peer restarted and dials again from the same address: the old session
+            # is gone for good, so drop it (its bundles return to the queue) and accept.
+            self._drop(conn, now, "peer restarted (new handshake from its address)")
+            conn = None
         if conn is None:
             if self.is_client:
                 self._event(now, "bad-datagram", path, f"datagram from unknown peer {addr}")
@@ -227,6 +233,20 @@ class LinkNode:
             self._event(now, "bad-datagram", path, f"{type(exc).__name__}: {exc}")
             return
         self._process(conn, now)
+
+    @staticmethod
+    def _is_new_client(conn: _Connection, data: bytes) -> bool:
+        """Whether `data` opens a different connection than `conn` (a fresh Initial)."""
+        if not data or not data[0] & 0x80:  # short header: part of an existing session
+            return False
+        try:
+            header = pull_quic_header(Buffer(data=data), host_cid_length=8)
+        except Exception:  # noqa: BLE001 - not a packet we can read: let the session judge it
+            return False
+        if header.packet_type != PACKET_TYPE_INITIAL:
+            return False
+        known = {c.cid for c in conn.quic._host_cids}
+        return header.destination_cid != conn.initial_dcid and header.destination_cid not in known
 
     def _accept(self, path: str, addr: tuple[str, int], data: bytes,
                 now: float) -> _Connection | None:
@@ -246,7 +266,8 @@ class LinkNode:
             configuration=self._server_config,
             original_destination_connection_id=header.destination_cid,
         )
-        conn = _Connection(quic, path, addr, now, last_rx=now)
+        conn = _Connection(quic, path, addr, now, last_rx=now,
+                           initial_dcid=header.destination_cid)
         self._connections[(path, addr)] = conn
         return conn
 

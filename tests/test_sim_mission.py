@@ -1,0 +1,151 @@
+"""The mission simulator end to end: the real agent, link and ground in virtual time."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from stratolink.errors import InvalidParameterError
+from stratolink.flight.agent import AgentConfig
+from stratolink.ground.schema import telemetry
+from stratolink.ground.store import MissionStore
+from stratolink.sim.config import load_mission, mission_from_dict
+from stratolink.sim.coverage import CoverageModel, default_providers
+from stratolink.sim.mission import FaultPlan, MissionConfig, ScheduledCommand, run_mission
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "stratolink", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def stored_rows(url: str) -> list[tuple[float, float, float, float]]:
+    with MissionStore(url) as store, store.engine.connect() as conn:
+        rows = conn.execute(select(telemetry.c.time, telemetry.c.lat, telemetry.c.lon,
+                                   telemetry.c.alt)).all()
+    return [tuple(float(v) for v in r) for r in rows]  # type: ignore[misc]
+
+
+def key(row: tuple[float, ...] | dict) -> tuple[float, ...]:  # type: ignore[type-arg]
+    if isinstance(row, dict):
+        row = (row["time"], row["lat"], row["lon"], row["alt"])
+    return tuple(round(float(v), 6) for v in row)
+
+
+def test_short_demo_loses_nothing_and_writes_its_report(tmp_path: Path) -> None:
+    done = run_cli("demo", "--hours", "12", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["demo"] == "mission" and summary["sim_hours"] == 12
+    assert summary["bundles_lost"] == 0
+    assert summary["bundles_delivered"] >= 12 * 12  # a position every 5 minutes at least
+    assert 0.0 <= summary["twr50"] <= 1.0
+    run = tmp_path / "mission-001"
+    page = (run / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "Bundles" in page
+    with MissionStore(f"sqlite:///{run / 'mission.db'}") as store:
+        commands = store.list_commands("SL-1")
+        assert [c["state"] for c in commands] == ["acknowledged"]  # the 10 h altitude hold
+        assert store.count_telemetry("SL-1") >= 12 * 60 - 30  # the last half hour batches later
+
+
+@pytest.fixture(scope="module")
+def quiet_mission(tmp_path_factory: pytest.TempPathFactory) -> object:
+    config = MissionConfig(
+        duration_s=10 * 3600.0, agent=AgentConfig(science_interval_s=3 * 3600.0,
+                                                  science_bytes=500_000),
+        commands=(
+            ScheduledCommand(1 * 3600.0, {"type": "hold-altitude", "altitude_m": 18000.0,
+                                          "duration_s": 1800.0}),
+            ScheduledCommand(2 * 3600.0, {"type": "fly-to-the-moon"}),
+            ScheduledCommand(3 * 3600.0, {"type": "set-target", "lat": -44.0,
+                                          "lon": 174.0}),
+        ),
+    )
+    return run_mission(config, tmp_path_factory.mktemp("mission"))
+
+
+def test_telemetry_in_the_store_is_what_the_balloon_generated(quiet_mission: object) -> None:
+    result = quiet_mission
+    generated = Counter(key(r) for r in result.rows_generated)  # type: ignore[attr-defined]
+    stored = Counter(key(r) for r in stored_rows(result.store_url))  # type: ignore[attr-defined]
+    assert stored == generated  # every row, once, unaltered
+    # One reading a minute, all queued but the last half hour's (the next telemetry batch).
+    assert 10 * 60 - 30 <= len(generated) <= 10 * 60
+
+
+def test_every_command_is_answered_and_only_valid_ones_act(quiet_mission: object) -> None:
+    result = quiet_mission
+    states = {c["seq"]: (c["state"], c["reason"]) for c in result.commands}  # type: ignore
+    assert states[1][0] == "acknowledged" and states[3][0] == "acknowledged"
+    assert states[2] == ("rejected", "unsupported action 'fly-to-the-moon'")
+    hold_start = int(1 * 60) + 1
+    assert result.track["target_alt"][hold_start + 5] == 18000.0  # type: ignore[attr-defined]
+
+
+def test_every_bundle_is_accounted_for(quiet_mission: object) -> None:
+    result = quiet_mission
+    classes = result.classes  # type: ignore[attr-defined]
+    assert result.bundles_lost == 0 and result.bundles_duplicated == 0  # type: ignore
+    assert classes["science"].generated == 3
+    assert classes["science"].delivered + classes["science"].pending == 3
+    assert classes["forecast"].generated == 1 and classes["forecast"].delivered == 1
+    assert classes["command-ack"].delivered == 3
+    for stats in classes.values():
+        assert all(lat >= 0 for lat in stats.latencies_s)
+    assert sum(result.bytes_per_provider.values()) > 1_000_000  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_faults_lose_and_duplicate_nothing(tmp_path: Path) -> None:
+    config = MissionConfig(duration_s=18 * 3600.0,
+                           agent=AgentConfig(science_interval_s=4 * 3600.0,
+                                             science_bytes=1_000_000),
+                           faults=FaultPlan(crashes=16, outages=8, corrupt=0.001, seed=4))
+    result = run_mission(config, tmp_path)
+    assert result.crashes == 16
+    assert result.bundles_lost == 0 and result.bundles_duplicated == 0
+    assert result.bundles_delivered > 200
+    assert all(c["state"] == "acknowledged" for c in result.commands)
+    stored = Counter(key(r) for r in stored_rows(result.store_url))
+    assert max(stored.values()) == 1  # no telemetry row stored twice across restarts
+    assert set(stored) <= {key(r) for r in result.rows_generated}
+
+
+def test_coverage_model_areas_and_windows() -> None:
+    model = CoverageModel(default_providers(), start=0.0, seed=1)
+    # The LTE air-to-ground cell at Christchurch reaches 100 km away, not 400 km.
+    assert model.service("lte-a2g", 10.0, -43.53 + 0.9, 172.63)
+    assert not model.service("lte-a2g", 10.0, -47.5, 176.0)  # 440 km from the nearest
+    # The narrowband service is global but only open in windows of minutes.
+    samples = [model.service("narrowband-sat", t, 10.0, -150.0) for t in range(0, 7 * 86400, 60)]
+    fraction = sum(samples) / len(samples)
+    assert 0.02 < fraction < 0.25
+    opens = sum(1 for a, b in zip(samples, samples[1:], strict=False) if b and not a)
+    assert 7 * 24 / 3.5 < opens < 7 * 24 / 0.6
+
+
+def test_example_config_loads_and_bad_configs_are_refused(tmp_path: Path) -> None:
+    config = load_mission(ROOT / "examples" / "mission.toml")
+    assert config.balloon_id == "SL-7" and len(config.providers) == 3
+    assert config.faults.crashes == 6 and math.isclose(config.duration_s, 48 * 3600.0)
+    with pytest.raises(InvalidParameterError, match="unknown key"):
+        mission_from_dict({"mission": {"duration": 3}})
+    with pytest.raises(InvalidParameterError, match="must be a number"):
+        mission_from_dict({"mission": {"duration_hours": "three"}})
+    with pytest.raises(InvalidParameterError, match="latitudes"):
+        mission_from_dict({"launch": {"lat": 123.0}})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[mission\nx=")
+    done = run_cli("simulate", "--config", str(bad), "--out", str(tmp_path / "runs"))
+    assert done.returncode == 2 and "valid TOML" in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr
