@@ -10,6 +10,7 @@ ratio is what the link and ground cost. Last line: {"bench": "mission", "sim_hou
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from dataclasses import replace
@@ -23,6 +24,7 @@ HOURS = 72.0
 
 
 def main() -> None:
+    logging.getLogger("stratolink.link").setLevel(logging.ERROR)  # link events: not news here
     config = MissionConfig(duration_s=HOURS * 3600.0)
     silent = Provider("never", LinkProfile(rate_bps=1e6, delay_s=0.1), windows=True,
                       window_s=(1.0, 1.0), gap_s=(1e9, 1e9))
