@@ -149,3 +149,19 @@ def test_example_config_loads_and_bad_configs_are_refused(tmp_path: Path) -> Non
     done = run_cli("simulate", "--config", str(bad), "--out", str(tmp_path / "runs"))
     assert done.returncode == 2 and "valid TOML" in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
+
+
+def test_realtime_processes_on_loopback(tmp_path: Path) -> None:
+    config = tmp_path / "fast.toml"
+    config.write_text(
+        "[agent]\nposition_minutes = 0.05\ntelemetry_minutes = 0.1\ndecision_minutes = 0.1\n"
+        "science_hours = 0.002\nscience_mb = 0.3\n"
+        "[[command]]\nat_hours = 0.0008\n"
+        'action = { type = "hold-altitude", altitude_m = 18000, duration_s = 60 }\n')
+    done = run_cli("simulate", "--config", str(config), "--out", str(tmp_path / "runs"),
+                   "--realtime", "12")
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["realtime"] is True and summary["lost"] == 0
+    assert summary["generated"] >= 6 and summary["delivered"] >= summary["generated"] - 2
+    assert summary["commands"] == ["acknowledged"] and summary["forecasts_received"] >= 1

@@ -105,9 +105,21 @@ def register(app: typer.Typer) -> None:
         serve: bool = typer.Option(False, "--serve", help="Then open the dashboard on the "
                                    "mission store."),
         port: int = typer.Option(8080, min=1, max=65535, help="Dashboard port for --serve."),
+        realtime: float = typer.Option(0.0, "--realtime", min=0.0, help="Instead, run this "
+                                       "many seconds in real time: balloon and ground as two "
+                                       "processes on loopback UDP."),
     ) -> None:
-        """Fly a mission described in a config file, in virtual time."""
+        """Fly a mission described in a config file, in virtual time (or real time)."""
         from stratolink.sim.config import load_mission
 
         mission = load_mission(config)
+        if realtime > 0:
+            from stratolink.sim.realtime import run_realtime
+
+            run_dir = next_run_dir(out, "realtime")
+            console.print(f"running {realtime:.0f} s in real time; results in {run_dir}")
+            with console.status("balloon and ground processes running"):
+                summary = run_realtime(mission, run_dir, realtime)
+            print(json.dumps(summary), flush=True)
+            return
         fly(mission, next_run_dir(out), serve=serve, port=port)

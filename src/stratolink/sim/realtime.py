@@ -1,0 +1,288 @@
+"""The mission in real time: balloon and ground as separate processes on loopback UDP.
+
+`run_realtime` starts two child processes (`python -m stratolink.sim.realtime ground|balloon`)
+that share a wall clock (flight time = launch time + seconds since the common start). The
+ground runs the gateway and mission store on one UDP socket per provider; the balloon runs
+physics, the onboard agent and its link node over real sockets, and its modems follow the
+coverage model: while a provider has no service its datagrams are dropped both ways. The
+parent waits, then reconciles what the balloon generated against the mission store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pickle
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import cbor2
+import numpy as np
+
+from stratolink.errors import StratolinkError
+from stratolink.sim.mission import MissionConfig
+
+
+def _free_ports(count: int) -> list[int]:
+    import socket
+
+    socks, ports = [], []
+    for _ in range(count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _paths(config: MissionConfig, ports: list[int]) -> list[Any]:
+    from stratolink.link.paths import PathConfig
+
+    return [PathConfig(p.name, ("127.0.0.1", port), cost_per_mb=p.cost_per_mb,
+                       preference=p.preference) for p, port in zip(config.providers, ports,
+                                                                    strict=True)]
+
+
+def run_realtime(config: MissionConfig, out_dir: Path, seconds: float) -> dict[str, Any]:
+    """Fly `seconds` of wall time with balloon and ground in two processes; a summary."""
+    if not 1.0 <= seconds <= 7 * 86400:
+        raise StratolinkError("real-time runs last between 1 s and 7 days")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if any(out_dir.iterdir()):
+        raise StratolinkError(f"{out_dir} is not empty: choose a new output folder")
+    from stratolink.link.keys import KeyRing
+
+    ring = KeyRing(out_dir / "link" / "keys")
+    ring.generate(config.balloon_id, "balloon")
+    ring.generate("ground", "ground")
+    KeyRing(out_dir / "keys").generate("flight-director", "operator")
+    start = time.time() + 2.0  # both children are up by then
+    setup = {"config": config, "ports": _free_ports(len(config.providers)), "start": start,
+             "seconds": seconds}
+    (out_dir / "realtime.pkl").write_bytes(pickle.dumps(setup))
+    children = [subprocess.Popen([sys.executable, "-m", "stratolink.sim.realtime", role,
+                                  str(out_dir)]) for role in ("ground", "balloon")]
+    try:
+        for child in children:
+            child.wait(timeout=seconds + 60.0)
+    except subprocess.TimeoutExpired as exc:
+        raise StratolinkError("a real-time process did not finish in time") from exc
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+    if any(c.returncode != 0 for c in children):
+        raise StratolinkError(f"real-time processes exited with "
+                              f"{[c.returncode for c in children]}")
+    return _reconcile(out_dir)
+
+
+def _reconcile(out_dir: Path) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from stratolink.ground.schema import bundles
+    from stratolink.ground.store import MissionStore
+
+    generated = json.loads((out_dir / "balloon-generated.json").read_text())
+    with MissionStore(f"sqlite:///{out_dir / 'mission.db'}") as store:
+        with store.engine.connect() as conn:
+            arrived = {r[0] for r in conn.execute(select(bundles.c.id))}
+        commands = store.list_commands(limit=1000)
+    sent = set(generated["ids"])
+    pending = set(generated["pending"])
+    expired = set(generated["expired"])
+    delivered = sent & arrived
+    return {"realtime": True, "generated": len(sent), "delivered": len(delivered),
+            "pending": len(sent & pending - delivered), "expired": len(sent & expired),
+            "lost": len(sent - arrived - pending - expired),
+            "commands": [c["state"] for c in commands],
+            "forecasts_received": generated["forecasts"]}
+
+
+# ---- child processes -----------------------------------------------------------------------
+
+def _setup(out_dir: Path) -> tuple[MissionConfig, list[int], float, float]:
+    setup = pickle.loads((out_dir / "realtime.pkl").read_bytes())  # written by our parent
+    return setup["config"], setup["ports"], setup["start"], setup["seconds"]
+
+
+async def _ground(out_dir: Path) -> None:
+    from stratolink.ground.gateway import GatewayCore, GatewayService
+    from stratolink.ground.link_gateway import LinkNodeTransport
+    from stratolink.ground.signing import sign_command
+    from stratolink.ground.store import MissionStore
+    from stratolink.link.bundle import Priority, new_bundle
+    from stratolink.link.keys import KeyRing
+    from stratolink.link.runner import UdpLinkRunner
+    from stratolink.link.simnet import LinkPair
+    from stratolink.sim.mission import MISSION_LINK_SETTINGS
+
+    config, ports, start, seconds = _setup(out_dir)
+    pair = LinkPair(out_dir / "link", f"balloon/{config.balloon_id}", _paths(config, ports),
+                    replace(MISSION_LINK_SETTINGS, probe_interval_s=1.0, dead_after_s=4.0,
+                            reconnect_max_s=2.0))
+    node = pair.ground()
+    store = MissionStore(f"sqlite:///{out_dir / 'mission.db'}")
+    store.ensure_balloons([config.balloon_id], now=time.time())
+    key = KeyRing(out_dir / "keys").operator_private_key("flight-director")
+    offset = config.launch_time_s - start
+
+    def clock() -> float:
+        return time.time() + offset
+
+    service = GatewayService(GatewayCore(store), LinkNodeTransport(node))
+    runner = UdpLinkRunner(node, clock=clock, on_wake=service.step)
+    await runner.start()
+    commands = sorted(config.commands, key=lambda c: c.at_s)
+    next_forecast, seed = 0.0, 1
+    while time.time() < start + seconds + 5.0:
+        elapsed = clock() - config.launch_time_s
+        while commands and commands[0].at_s <= elapsed:
+            command = commands.pop(0)
+
+            def signer(seq: int, issued: float, expires: float,
+                       action: dict[str, Any] = command.action) -> bytes:
+                return sign_command(key, "flight-director", config.balloon_id, seq, action,
+                                    issued, expires)
+
+            store.queue_command(config.balloon_id, "flight-director", command.action,
+                                now=clock(), lifetime=command.lifetime_s, sign=signer)
+        if elapsed >= next_forecast:
+            seed += 1
+            payload = {"model": f"synthetic:{config.wind_seed}", "issued_at": clock(),
+                       "seed": seed}
+            node.submit(new_bundle("ground", f"balloon/{config.balloon_id}",
+                                   Priority.NAVIGATION, "forecast", cbor2.dumps(payload),
+                                   now=clock(), lifetime=config.forecast_interval_s), clock())
+            next_forecast = elapsed + config.forecast_interval_s
+        runner.wake()
+        await asyncio.sleep(0.2)
+    service.step(clock())
+    await runner.stop()
+    store.close()
+
+
+async def _balloon(out_dir: Path) -> None:
+    from stratolink.flight.agent import OnboardAgent, SensorReading, Target, remove_sent_file
+    from stratolink.flight.solar import sun_is_up
+    from stratolink.flight.superpressure import SuperpressureBalloon, SuperpressureParams
+    from stratolink.link.commands import CommandVerifier
+    from stratolink.link.keys import KeyRing
+    from stratolink.link.runner import UdpLinkRunner
+    from stratolink.link.simnet import LinkPair
+    from stratolink.navigation.evaluate import make_controller, pressure_at
+    from stratolink.navigation.vehicle import VehicleModel
+    from stratolink.sim.coverage import CoverageModel
+    from stratolink.sim.mission import MISSION_LINK_SETTINGS, _World
+
+    config, ports, start, seconds = _setup(out_dir)
+    pair = LinkPair(out_dir / "link", f"balloon/{config.balloon_id}", _paths(config, ports),
+                    replace(MISSION_LINK_SETTINGS, probe_interval_s=1.0, dead_after_s=4.0,
+                            reconnect_max_s=2.0))
+    node = pair.balloon()
+    offset = config.launch_time_s - start
+
+    def clock() -> float:
+        return time.time() + offset
+
+    world = _World(config)
+    coverage = CoverageModel(list(config.providers), start=config.launch_time_s,
+                             seed=config.coverage_seed)
+    balloon = SuperpressureBalloon(SuperpressureParams())
+    vehicle = VehicleModel.from_params(balloon.params)
+    verifier = CommandVerifier(config.balloon_id, {"flight-director": KeyRing(
+        out_dir / "keys").operator_public_key("flight-director")},
+        out_dir / "balloon" / "commands.db")
+    agent = OnboardAgent(
+        node_id=f"balloon/{config.balloon_id}", ground_id="ground", vehicle=vehicle,
+        controller=make_controller(config.controller, vehicle, sun_is_up),
+        verifier=verifier, forecast=world.forecast(config.launch_time_s, 1),
+        target=Target(config.target_lat_deg, config.target_lon_deg),
+        science_dir=out_dir / "balloon" / "science", forecast_loader=world.load,
+        config=config.agent)
+    state = balloon.initial_state(config.launch_time_s, config.launch_lat_deg,
+                                  config.launch_lon_deg, config.float_altitude_m)
+    service = {p.name: True for p in config.providers}
+    ids: list[str] = []
+
+    class ModemRunner(UdpLinkRunner):
+        """Datagrams pass only while the provider's modem has service."""
+
+        def on_datagram(self, path: str, data: bytes, addr: tuple[str, int]) -> None:
+            if service[path]:
+                super().on_datagram(path, data, addr)
+
+        def flush(self) -> None:
+            now = self.clock()
+            for path, data, addr in self.node.datagrams_to_send(now):
+                transport = self._transports.get(path)
+                if transport is not None and service[path]:
+                    transport.sendto(data, addr)
+
+    def submit(out: Any, now: float) -> None:
+        for b in out.bundles:
+            node.submit(b, now)
+            ids.append(b.id)
+        for path, kind in out.files:
+            ids.append(node.submit_file(path, "ground", now=now, kind=kind,
+                                        lifetime=config.agent.science_lifetime_s))
+            remove_sent_file(path)
+
+    def deliveries(now: float) -> None:
+        for b in node.take_deliveries(now):
+            submit(agent.receive(b, now), now)
+            node.mark_delivered(b.id)
+
+    runner = ModemRunner(node, clock=clock, on_wake=deliveries)
+    await runner.start()
+    await asyncio.sleep(max(start - time.time(), 0.0))
+    t = config.launch_time_s
+    while time.time() < start + seconds:
+        now = clock()
+        lat, lon, alt = float(state.lat[0]), float(state.lon[0]), float(state.alt[0])
+        for name in service:
+            service[name] = coverage.service(name, now, lat, lon)
+            node.set_carrier(name, service[name], now)
+        sun = bool(np.asarray(sun_is_up(np.array([now]), np.array([lat]), np.array([lon]),
+                                        np.array([alt]))).ravel()[0])
+        submit(agent.sense(SensorReading(now, lat, lon, alt, pressure_at(alt),
+                                         float(state.battery_wh[0]), sun)), now)
+        target = agent.target_altitude_m if agent.target_altitude_m is not None else alt
+        if now > t:
+            state = balloon.step(state, world.truth, now - t, np.array([target]))
+            t = now
+        runner.wake()
+        await asyncio.sleep(1.0)
+    # Let the queue drain over whatever is in service, then report.
+    drain_end = time.time() + 3.0
+    while time.time() < drain_end and node.store.counts()["queued"]:
+        await asyncio.sleep(0.2)
+    await runner.stop()
+    counts = {"ids": ids, "pending": sorted(node.store.queued_ids()),
+              "expired": [d.id for d in node.store.drops()],
+              "forecasts": agent.log.forecasts}
+    (out_dir / "balloon-generated.json").write_text(json.dumps(counts))
+    verifier.close()
+
+
+def main(argv: list[str]) -> int:
+    """Child entry point: `python -m stratolink.sim.realtime ground|balloon DIR`."""
+    import logging
+
+    logging.getLogger("stratolink.link").setLevel(logging.ERROR)
+    role, out_dir = argv[0], Path(argv[1])
+    asyncio.run(_ground(out_dir) if role == "ground" else _balloon(out_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+
+
+__all__ = ["run_realtime"]
