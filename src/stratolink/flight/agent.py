@@ -86,11 +86,6 @@ class Outbox:
     bundles: list[Bundle] = field(default_factory=list)
     files: list[tuple[Path, str]] = field(default_factory=list)  # (path, kind)
 
-    def extend(self, other: Outbox) -> None:
-        """Append another outbox's contents."""
-        self.bundles.extend(other.bundles)
-        self.files.extend(other.files)
-
 
 @dataclass(frozen=True)
 class Target:

@@ -27,10 +27,14 @@ class UdpLinkRunner:
     """Binds a socket per path (the ground binds each path's gateway address)."""
 
     def __init__(self, node: LinkNode, clock: Callable[[], float] = time.time,
-                 on_wake: Callable[[float], object] | None = None) -> None:
+                 on_wake: Callable[[float], object] | None = None,
+                 passes: Callable[[str], bool] | None = None) -> None:
+        """`passes(path)`, if given, says whether datagrams may cross that path now (a
+        modem without service drops them both ways)."""
         self.node = node
         self.clock = clock
         self.on_wake = on_wake
+        self.passes = passes
         self._transports: dict[str, asyncio.DatagramTransport] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -54,6 +58,8 @@ class UdpLinkRunner:
 
     def on_datagram(self, path: str, data: bytes, addr: tuple[str, int]) -> None:
         """Hand an arriving datagram to the node and send what it answers."""
+        if self.passes is not None and not self.passes(path):
+            return
         now = self.clock()
         self.node.receive_datagram(path, data, addr, now)
         self.flush()
@@ -67,7 +73,7 @@ class UdpLinkRunner:
         now = self.clock()
         for path, data, addr in self.node.datagrams_to_send(now):
             transport = self._transports.get(path)
-            if transport is not None:
+            if transport is not None and (self.passes is None or self.passes(path)):
                 transport.sendto(data, addr)
 
     async def _loop(self) -> None:

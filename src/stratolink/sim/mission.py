@@ -24,6 +24,10 @@ from typing import Any
 
 import cbor2
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
 from stratolink.errors import InvalidParameterError
 from stratolink.flight.agent import (
@@ -205,7 +209,7 @@ class MissionResult:
                 "bundles_delivered": self.bundles_delivered, "twr50": round(self.twr50, 3)}
 
 
-class _World:
+class MissionWorld:
     """The true wind and how forecasts of it are made (the agent receives the parameters)."""
 
     def __init__(self, config: MissionConfig) -> None:
@@ -239,9 +243,59 @@ class _World:
         return self.forecast(issued, seed)
 
 
-def _paths(providers: tuple[Provider, ...]) -> list[PathConfig]:
-    return [PathConfig(p.name, (f"10.80.{i}.1", 4433), cost_per_mb=p.cost_per_mb,
-                       preference=p.preference) for i, p in enumerate(providers)]
+OPERATOR = "flight-director"
+
+
+def provider_paths(providers: tuple[Provider, ...],
+                   addresses: list[tuple[str, int]]) -> list[PathConfig]:
+    """One link path per provider, to the ground's address for it."""
+    return [PathConfig(p.name, address, cost_per_mb=p.cost_per_mb, preference=p.preference)
+            for p, address in zip(providers, addresses, strict=True)]
+
+
+def queue_signed_command(store: MissionStore, key: Ed25519PrivateKey, balloon_id: str,
+                         command: ScheduledCommand, now: float) -> dict[str, Any]:
+    """Queue an operator's command in the mission store, signed with the operator's key."""
+
+    def signer(seq: int, issued: float, expires: float) -> bytes:
+        return sign_command(key, OPERATOR, balloon_id, seq, command.action, issued, expires)
+
+    return store.queue_command(balloon_id, OPERATOR, command.action, now=now,
+                               lifetime=command.lifetime_s, sign=signer)
+
+
+def forecast_bundle(world: MissionWorld, balloon_id: str, now: float, seed: int,
+                    lifetime: float) -> Bundle:
+    """A forecast issued now, addressed to the balloon at navigation priority."""
+    return new_bundle("ground", f"balloon/{balloon_id}", Priority.NAVIGATION, "forecast",
+                      cbor2.dumps(world.descriptor(now, seed)), now=now, lifetime=lifetime)
+
+
+def build_agent(cfg: MissionConfig, out_dir: Path, world: MissionWorld,
+                vehicle: VehicleModel, operator: Ed25519PublicKey) -> OnboardAgent:
+    """The onboard agent of `cfg`'s balloon, trusting `operator`, with its state in out_dir."""
+
+    def controller_factory(name: str) -> Any:
+        return make_controller(name, vehicle, sun_is_up, seed=cfg.wind_seed)
+
+    verifier = CommandVerifier(cfg.balloon_id, {OPERATOR: operator},
+                               out_dir / "balloon" / "commands.db")
+    return OnboardAgent(
+        node_id=f"balloon/{cfg.balloon_id}", ground_id="ground", vehicle=vehicle,
+        controller=controller_factory(cfg.controller), verifier=verifier,
+        forecast=world.forecast(cfg.launch_time_s, 1),
+        target=Target(cfg.target_lat_deg, cfg.target_lon_deg),
+        science_dir=out_dir / "balloon" / "science", forecast_loader=world.load,
+        controller_factory=controller_factory, config=cfg.agent, science_seed=cfg.wind_seed,
+    )
+
+
+def sensor_reading(state: Any, now: float) -> SensorReading:
+    """What the flight computer's sensors read for the (single) balloon in `state`."""
+    lat, lon, alt = float(state.lat[0]), float(state.lon[0]), float(state.alt[0])
+    sun = bool(np.asarray(sun_is_up(np.array([now]), np.array([lat]), np.array([lon]),
+                                    np.array([alt]))).ravel()[0])
+    return SensorReading(now, lat, lon, alt, pressure_at(alt), float(state.battery_wh[0]), sun)
 
 
 def _spans(rng: random.Random, count: int, t0: float, duration: float,
@@ -257,20 +311,17 @@ class _Accounting:
     """Every bundle either end generated, by class, to reconcile against what arrived."""
 
     def __init__(self) -> None:
-        self.generated: dict[str, tuple[str, float]] = {}  # id -> (class, created)
+        self.generated: dict[str, tuple[str, float]] = {}  # id -> (kind, created), both ways
         self.files: dict[str, tuple[int, float]] = {}  # parent id -> (size, created)
         self.uplink_delivered: dict[str, int] = {}
         self.uplink_latency: dict[str, float] = {}
 
-    def downlink(self, bundle: Bundle) -> None:
+    def bundle(self, bundle: Bundle) -> None:
         self.generated[bundle.id] = (bundle.kind, bundle.created)
 
     def file(self, parent: str, size: int, now: float) -> None:
         self.generated[parent] = ("science", now)
         self.files[parent] = (size, now)
-
-    def uplink(self, bundle: Bundle) -> None:
-        self.generated[bundle.id] = (bundle.kind, bundle.created)
 
     def arrived_onboard(self, bundle: Bundle, now: float) -> None:
         self.uplink_delivered[bundle.id] = self.uplink_delivered.get(bundle.id, 0) + 1
@@ -288,7 +339,7 @@ def run_mission(
         raise InvalidParameterError(f"{out_dir} is not empty: choose a new output folder")
     cfg = config
     t0, dt = cfg.launch_time_s, cfg.step_s
-    world = _World(cfg)
+    world = MissionWorld(cfg)
     coverage = CoverageModel(list(cfg.providers), start=t0, seed=cfg.coverage_seed,
                              horizon_s=cfg.duration_s + 86400.0)
     names = [p.name for p in cfg.providers]
@@ -301,8 +352,8 @@ def run_mission(
 
     # Keys: the link's TLS identities (made by LinkPair) and the operator's signing key.
     ring = KeyRing(out_dir / "keys")
-    ring.generate("flight-director", "operator")
-    operator_key = ring.operator_private_key("flight-director")
+    ring.generate(OPERATOR, "operator")
+    operator_key = ring.operator_private_key(OPERATOR)
 
     # Ground: mission store and gateway over the ground's link node.
     store_url = f"sqlite:///{out_dir / 'mission.db'}"
@@ -310,8 +361,9 @@ def run_mission(
     store.ensure_balloons([cfg.balloon_id], now=t0)
 
     # Links: one emulated path per provider; packets pass only with service and no fault.
-    pair = LinkPair(out_dir / "link", f"balloon/{cfg.balloon_id}", _paths(cfg.providers),
-                    MISSION_LINK_SETTINGS)
+    addresses = [(f"10.80.{i}.1", 4433) for i in range(len(cfg.providers))]
+    pair = LinkPair(out_dir / "link", f"balloon/{cfg.balloon_id}",
+                    provider_paths(cfg.providers, addresses), MISSION_LINK_SETTINGS)
     area_now = {n: False for n in names}
 
     def up_fn(name: str) -> Callable[[float], bool]:
@@ -335,19 +387,7 @@ def run_mission(
     balloon = SuperpressureBalloon(SuperpressureParams())
     vehicle = VehicleModel.from_params(balloon.params)
 
-    def controller_factory(name: str) -> Any:
-        return make_controller(name, vehicle, sun_is_up, seed=cfg.wind_seed)
-
-    verifier = CommandVerifier(cfg.balloon_id,
-                               {"flight-director": ring.operator_public_key("flight-director")},
-                               out_dir / "balloon" / "commands.db")
-    agent = OnboardAgent(
-        node_id=f"balloon/{cfg.balloon_id}", ground_id="ground", vehicle=vehicle,
-        controller=controller_factory(cfg.controller), verifier=verifier,
-        forecast=world.forecast(t0, 1), target=Target(cfg.target_lat_deg, cfg.target_lon_deg),
-        science_dir=out_dir / "balloon" / "science", forecast_loader=world.load,
-        controller_factory=controller_factory, config=cfg.agent, science_seed=cfg.wind_seed,
-    )
+    agent = build_agent(cfg, out_dir, world, vehicle, ring.operator_public_key(OPERATOR))
     state = balloon.initial_state(t0, cfg.launch_lat_deg, cfg.launch_lon_deg,
                                   cfg.float_altitude_m)
     acct = _Accounting()
@@ -368,7 +408,7 @@ def run_mission(
     def submit_onboard(out: Any, now: float) -> None:
         for b in out.bundles:
             net.balloon.submit(b, now)
-            acct.downlink(b)
+            acct.bundle(b)
         for path, kind in out.files:
             size = path.stat().st_size
             parent = net.balloon.submit_file(path, "ground", now=now, kind=kind,
@@ -444,34 +484,23 @@ def run_mission(
             break
         inside += distance <= cfg.station_radius_m
         # Onboard: sensors -> agent -> link.
-        sun = bool(np.asarray(sun_is_up(np.array([now]), np.array([lat]), np.array([lon]),
-                                        np.array([alt]))).ravel()[0])
-        reading = SensorReading(now, lat, lon, alt, pressure_at(alt), battery, sun)
-        submit_onboard(agent.sense(reading), now)
+        submit_onboard(agent.sense(sensor_reading(state, now)), now)
         target_alt = agent.target_altitude_m if agent.target_altitude_m is not None else alt
         track["target_alt"].append(target_alt)
         # Ground: forecasts on schedule, operators' commands (signed) into the store.
         if now >= next_forecast:
             forecast_seed += 1
-            fb = new_bundle("ground", f"balloon/{cfg.balloon_id}", Priority.NAVIGATION,
-                            "forecast", cbor2.dumps(world.descriptor(now, forecast_seed)),
-                            now=now, lifetime=cfg.forecast_interval_s)
+            fb = forecast_bundle(world, cfg.balloon_id, now, forecast_seed,
+                                 cfg.forecast_interval_s)
             net.ground.submit(fb, now)
-            acct.uplink(fb)
+            acct.bundle(fb)
             next_forecast += cfg.forecast_interval_s
         while pending_commands and t0 + pending_commands[0].at_s <= now:
-            command = pending_commands.pop(0)
-
-            def signer(seq: int, issued: float, expires: float,
-                       action: dict[str, Any] = command.action) -> bytes:
-                return sign_command(operator_key, "flight-director", cfg.balloon_id, seq,
-                                    action, issued, expires)
-
-            store.queue_command(cfg.balloon_id, "flight-director", command.action, now=now,
-                                lifetime=command.lifetime_s, sign=signer)
+            queue_signed_command(store, operator_key, cfg.balloon_id, pending_commands.pop(0),
+                                 now)
         for b in gateway.core.outbound(now):
             transport.submit(b, now)
-            acct.uplink(b)
+            acct.bundle(b)
         gateway.step(now)
         # Network until the next step, physics over the step.
         net.run_until(now + dt, poll)
@@ -490,7 +519,7 @@ def run_mission(
     result = _reconcile(cfg, out_dir, store, net, acct, agent, end)
     commands = store.list_commands(cfg.balloon_id, limit=1000)
     store.close()
-    verifier.close()
+    agent.verifier.close()
     paths = net.paths
     bytes_per_provider = {n: paths[n].uplink.bytes_delivered + paths[n].downlink.bytes_delivered
                           for n in names}

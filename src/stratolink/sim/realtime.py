@@ -20,11 +20,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import cbor2
 import numpy as np
 
 from stratolink.errors import StratolinkError
-from stratolink.sim.mission import MissionConfig
+from stratolink.sim.mission import MISSION_LINK_SETTINGS, OPERATOR, MissionConfig
+
+# On loopback in real time: quick probes and failure detection, short back-off.
+REALTIME_SETTINGS = replace(MISSION_LINK_SETTINGS, probe_interval_s=1.0, dead_after_s=4.0,
+                            reconnect_max_s=2.0)
 
 
 def _free_ports(count: int) -> list[int]:
@@ -41,12 +44,13 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
-def _paths(config: MissionConfig, ports: list[int]) -> list[Any]:
-    from stratolink.link.paths import PathConfig
+def _link_pair(out_dir: Path, config: MissionConfig, ports: list[int]) -> Any:
+    """Both ends' link nodes on their disks, one loopback port per provider."""
+    from stratolink.link.simnet import LinkPair
+    from stratolink.sim.mission import provider_paths
 
-    return [PathConfig(p.name, ("127.0.0.1", port), cost_per_mb=p.cost_per_mb,
-                       preference=p.preference) for p, port in zip(config.providers, ports,
-                                                                    strict=True)]
+    paths = provider_paths(config.providers, [("127.0.0.1", port) for port in ports])
+    return LinkPair(out_dir / "link", f"balloon/{config.balloon_id}", paths, REALTIME_SETTINGS)
 
 
 def run_realtime(config: MissionConfig, out_dir: Path, seconds: float) -> dict[str, Any]:
@@ -61,7 +65,7 @@ def run_realtime(config: MissionConfig, out_dir: Path, seconds: float) -> dict[s
     ring = KeyRing(out_dir / "link" / "keys")
     ring.generate(config.balloon_id, "balloon")
     ring.generate("ground", "ground")
-    KeyRing(out_dir / "keys").generate("flight-director", "operator")
+    KeyRing(out_dir / "keys").generate(OPERATOR, "operator")
     start = time.time() + 2.0  # both children are up by then
     setup = {"config": config, "ports": _free_ports(len(config.providers)), "start": start,
              "seconds": seconds}
@@ -115,22 +119,17 @@ def _setup(out_dir: Path) -> tuple[MissionConfig, list[int], float, float]:
 async def _ground(out_dir: Path) -> None:
     from stratolink.ground.gateway import GatewayCore, GatewayService
     from stratolink.ground.link_gateway import LinkNodeTransport
-    from stratolink.ground.signing import sign_command
     from stratolink.ground.store import MissionStore
-    from stratolink.link.bundle import Priority, new_bundle
     from stratolink.link.keys import KeyRing
     from stratolink.link.runner import UdpLinkRunner
-    from stratolink.link.simnet import LinkPair
-    from stratolink.sim.mission import MISSION_LINK_SETTINGS
+    from stratolink.sim.mission import MissionWorld, forecast_bundle, queue_signed_command
 
     config, ports, start, seconds = _setup(out_dir)
-    pair = LinkPair(out_dir / "link", f"balloon/{config.balloon_id}", _paths(config, ports),
-                    replace(MISSION_LINK_SETTINGS, probe_interval_s=1.0, dead_after_s=4.0,
-                            reconnect_max_s=2.0))
-    node = pair.ground()
+    node = _link_pair(out_dir, config, ports).ground()
     store = MissionStore(f"sqlite:///{out_dir / 'mission.db'}")
     store.ensure_balloons([config.balloon_id], now=time.time())
-    key = KeyRing(out_dir / "keys").operator_private_key("flight-director")
+    key = KeyRing(out_dir / "keys").operator_private_key(OPERATOR)
+    world = MissionWorld(config)
     offset = config.launch_time_s - start
 
     def clock() -> float:
@@ -144,22 +143,12 @@ async def _ground(out_dir: Path) -> None:
     while time.time() < start + seconds + 5.0:
         elapsed = clock() - config.launch_time_s
         while commands and commands[0].at_s <= elapsed:
-            command = commands.pop(0)
-
-            def signer(seq: int, issued: float, expires: float,
-                       action: dict[str, Any] = command.action) -> bytes:
-                return sign_command(key, "flight-director", config.balloon_id, seq, action,
-                                    issued, expires)
-
-            store.queue_command(config.balloon_id, "flight-director", command.action,
-                                now=clock(), lifetime=command.lifetime_s, sign=signer)
+            queue_signed_command(store, key, config.balloon_id, commands.pop(0), clock())
         if elapsed >= next_forecast:
             seed += 1
-            payload = {"model": f"synthetic:{config.wind_seed}", "issued_at": clock(),
-                       "seed": seed}
-            node.submit(new_bundle("ground", f"balloon/{config.balloon_id}",
-                                   Priority.NAVIGATION, "forecast", cbor2.dumps(payload),
-                                   now=clock(), lifetime=config.forecast_interval_s), clock())
+            now = clock()
+            node.submit(forecast_bundle(world, config.balloon_id, now, seed,
+                                        config.forecast_interval_s), now)
             next_forecast = elapsed + config.forecast_interval_s
         runner.wake()
         await asyncio.sleep(0.2)
@@ -169,61 +158,32 @@ async def _ground(out_dir: Path) -> None:
 
 
 async def _balloon(out_dir: Path) -> None:
-    from stratolink.flight.agent import OnboardAgent, SensorReading, Target, remove_sent_file
-    from stratolink.flight.solar import sun_is_up
+    from stratolink.flight.agent import remove_sent_file
     from stratolink.flight.superpressure import SuperpressureBalloon, SuperpressureParams
-    from stratolink.link.commands import CommandVerifier
     from stratolink.link.keys import KeyRing
     from stratolink.link.runner import UdpLinkRunner
-    from stratolink.link.simnet import LinkPair
-    from stratolink.navigation.evaluate import make_controller, pressure_at
     from stratolink.navigation.vehicle import VehicleModel
     from stratolink.sim.coverage import CoverageModel
-    from stratolink.sim.mission import MISSION_LINK_SETTINGS, _World
+    from stratolink.sim.mission import MissionWorld, build_agent, sensor_reading
 
     config, ports, start, seconds = _setup(out_dir)
-    pair = LinkPair(out_dir / "link", f"balloon/{config.balloon_id}", _paths(config, ports),
-                    replace(MISSION_LINK_SETTINGS, probe_interval_s=1.0, dead_after_s=4.0,
-                            reconnect_max_s=2.0))
-    node = pair.balloon()
+    node = _link_pair(out_dir, config, ports).balloon()
     offset = config.launch_time_s - start
 
     def clock() -> float:
         return time.time() + offset
 
-    world = _World(config)
+    world = MissionWorld(config)
     coverage = CoverageModel(list(config.providers), start=config.launch_time_s,
                              seed=config.coverage_seed)
     balloon = SuperpressureBalloon(SuperpressureParams())
     vehicle = VehicleModel.from_params(balloon.params)
-    verifier = CommandVerifier(config.balloon_id, {"flight-director": KeyRing(
-        out_dir / "keys").operator_public_key("flight-director")},
-        out_dir / "balloon" / "commands.db")
-    agent = OnboardAgent(
-        node_id=f"balloon/{config.balloon_id}", ground_id="ground", vehicle=vehicle,
-        controller=make_controller(config.controller, vehicle, sun_is_up),
-        verifier=verifier, forecast=world.forecast(config.launch_time_s, 1),
-        target=Target(config.target_lat_deg, config.target_lon_deg),
-        science_dir=out_dir / "balloon" / "science", forecast_loader=world.load,
-        config=config.agent)
+    agent = build_agent(config, out_dir, world, vehicle,
+                        KeyRing(out_dir / "keys").operator_public_key(OPERATOR))
     state = balloon.initial_state(config.launch_time_s, config.launch_lat_deg,
                                   config.launch_lon_deg, config.float_altitude_m)
     service = {p.name: True for p in config.providers}
     ids: list[str] = []
-
-    class ModemRunner(UdpLinkRunner):
-        """Datagrams pass only while the provider's modem has service."""
-
-        def on_datagram(self, path: str, data: bytes, addr: tuple[str, int]) -> None:
-            if service[path]:
-                super().on_datagram(path, data, addr)
-
-        def flush(self) -> None:
-            now = self.clock()
-            for path, data, addr in self.node.datagrams_to_send(now):
-                transport = self._transports.get(path)
-                if transport is not None and service[path]:
-                    transport.sendto(data, addr)
 
     def submit(out: Any, now: float) -> None:
         for b in out.bundles:
@@ -239,21 +199,20 @@ async def _balloon(out_dir: Path) -> None:
             submit(agent.receive(b, now), now)
             node.mark_delivered(b.id)
 
-    runner = ModemRunner(node, clock=clock, on_wake=deliveries)
+    runner = UdpLinkRunner(node, clock=clock, on_wake=deliveries, passes=service.__getitem__)
     await runner.start()
     await asyncio.sleep(max(start - time.time(), 0.0))
     t = config.launch_time_s
     while time.time() < start + seconds:
         now = clock()
-        lat, lon, alt = float(state.lat[0]), float(state.lon[0]), float(state.alt[0])
+        reading = sensor_reading(state, now)
         for name in service:
-            service[name] = coverage.service(name, now, lat, lon)
+            service[name] = coverage.service(name, now, reading.lat_deg, reading.lon_deg)
             node.set_carrier(name, service[name], now)
-        sun = bool(np.asarray(sun_is_up(np.array([now]), np.array([lat]), np.array([lon]),
-                                        np.array([alt]))).ravel()[0])
-        submit(agent.sense(SensorReading(now, lat, lon, alt, pressure_at(alt),
-                                         float(state.battery_wh[0]), sun)), now)
-        target = agent.target_altitude_m if agent.target_altitude_m is not None else alt
+        submit(agent.sense(reading), now)
+        target = agent.target_altitude_m
+        if target is None:
+            target = reading.altitude_m
         if now > t:
             state = balloon.step(state, world.truth, now - t, np.array([target]))
             t = now
@@ -268,7 +227,7 @@ async def _balloon(out_dir: Path) -> None:
               "expired": [d.id for d in node.store.drops()],
               "forecasts": agent.log.forecasts}
     (out_dir / "balloon-generated.json").write_text(json.dumps(counts))
-    verifier.close()
+    agent.verifier.close()
 
 
 def main(argv: list[str]) -> int:
