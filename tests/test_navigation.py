@@ -99,6 +99,18 @@ def observation(
     )
 
 
+def layer_toward_target(
+    layer_index: int, bearing_deg: float, start_index: int
+) -> tuple[float, NavObservation]:
+    """Only one level moves, at 10 m/s straight toward a target 150 km away on `bearing_deg`."""
+    levels = VEHICLE.levels()
+    layer = float(levels[layer_index])
+    b = np.radians(bearing_deg)
+    field = OneLayerField(layer, 10.0 * np.sin(b), 10.0 * np.cos(b))
+    obs = observation(field, float(levels[start_index]), 150e3 * np.sin(b), 150e3 * np.cos(b))
+    return layer, obs
+
+
 @given(
     layer_index=st.integers(0, 10),
     bearing_deg=st.floats(0.0, 359.0),
@@ -107,11 +119,7 @@ def observation(
 def test_greedy_picks_the_layer_that_blows_at_the_target(
     layer_index: int, bearing_deg: float, start_index: int
 ) -> None:
-    levels = VEHICLE.levels()
-    layer = float(levels[layer_index])
-    b = np.radians(bearing_deg)
-    field = OneLayerField(layer, 10.0 * np.sin(b), 10.0 * np.cos(b))
-    obs = observation(field, float(levels[start_index]), 150e3 * np.sin(b), 150e3 * np.cos(b))
+    layer, obs = layer_toward_target(layer_index, bearing_deg, start_index)
     command = StationSeekerController(VEHICLE).decide(obs)
     assert command.kind is CommandKind.GOTO
     assert command.target_altitude_m == pytest.approx(layer)
@@ -124,11 +132,7 @@ def test_greedy_picks_the_layer_that_blows_at_the_target(
 def test_planner_picks_the_layer_that_blows_at_the_target(
     layer_index: int, bearing_deg: float, start_index: int
 ) -> None:
-    levels = VEHICLE.levels()
-    layer = float(levels[layer_index])
-    b = np.radians(bearing_deg)
-    field = OneLayerField(layer, 10.0 * np.sin(b), 10.0 * np.cos(b))
-    obs = observation(field, float(levels[start_index]), 150e3 * np.sin(b), 150e3 * np.cos(b))
+    layer, obs = layer_toward_target(layer_index, bearing_deg, start_index)
     planner = PlannerController(VEHICLE, QUICK_PLANNER, sun_is_up=always_day)
     command = planner.decide(obs)
     assert command.kind is CommandKind.GOTO
