@@ -11,6 +11,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from numpy.typing import ArrayLike
 
+from stratolink.errors import InvalidParameterError
 from stratolink.navigation import (
     Command,
     CommandKind,
@@ -21,7 +22,7 @@ from stratolink.navigation import (
     VehicleModel,
     WindColumn,
 )
-from stratolink.navigation.evaluate import World, fly, observe, summarise
+from stratolink.navigation.evaluate import World, fly, observe, ratio_ci95, summarise
 from stratolink.navigation.scenarios import Scenario, make_suite, offset_point
 from stratolink.winds.base import FloatArray, WindField
 
@@ -210,6 +211,43 @@ def test_vehicle_advance_never_pays_below_the_floor() -> None:
     assert np.all(new_battery >= 0.0)
 
 
+
+def test_night_drawdown_counts_the_daylight_left() -> None:
+    """Quarter-hour schedule: the day left before dusk pays part of the night's base load."""
+    step = 900.0
+
+    def schedule(day_h: float, night_h: float) -> np.ndarray:
+        return np.array([True] * int(day_h * 4) + [False] * int(night_h * 4) + [True] * 8)
+
+    base, net_day = VEHICLE.base_load_w, VEHICLE.solar_power_w - VEHICLE.base_load_w
+    assert VEHICLE.night_drawdown_wh(schedule(0.0, 10.0), step) == pytest.approx(10 * base)
+    assert VEHICLE.night_drawdown_wh(schedule(0.5, 10.0), step) == pytest.approx(
+        10 * base - 0.5 * net_day
+    )
+    # Two hours of sun more than pay for this night; a sky with no night needs nothing.
+    assert VEHICLE.night_drawdown_wh(schedule(2.0, 10.0), step) == 0.0
+    assert VEHICLE.night_drawdown_wh(np.ones(40, dtype=bool), step) == 0.0
+    margin = VEHICLE.reserve_fraction * VEHICLE.battery_capacity_wh
+    assert VEHICLE.night_reserve_wh(schedule(0.0, 10.0), step) == pytest.approx(margin + 150.0)
+
+
+def test_greedy_keeps_the_coming_night_in_reserve_at_dusk() -> None:
+    """Late afternoon, the useful layer 500 m down: with the sun schedule known, greedy does not
+    pump away the energy the night will need; told it is always day, it would."""
+    field = OneLayerField(17500.0, 10.0, 0.0)
+    margin = VEHICLE.reserve_fraction * VEHICLE.battery_capacity_wh
+    soc = (margin + 80.0) / VEHICLE.battery_capacity_wh  # 80 Wh spare: ~960 m of pumping
+    obs = observation(field, 18000.0, 150e3, 0.0, soc=soc, sun_up=True)
+
+    def dusk_in_half_an_hour(t: FloatArray, lat: float, lon: float) -> np.ndarray:
+        return np.asarray(t, dtype=float) < obs.time_s + 1800.0
+
+    dusk = StationSeekerController(VEHICLE, sun_is_up=dusk_in_half_an_hour).decide(obs)
+    day = StationSeekerController(VEHICLE, sun_is_up=always_day).decide(obs)
+    assert dusk.resolve(18000.0, 900.0, 15000.0, 20000.0) >= 18000.0 - 1e-6
+    assert day.resolve(18000.0, 900.0, 15000.0, 20000.0) == pytest.approx(17500.0)
+
+
 # ---------------------------------------------------------------- closed-loop stand-in world
 
 
@@ -365,6 +403,25 @@ def test_flights_are_repeatable_and_summaries_well_formed() -> None:
         lo, hi = metrics["twr50_ci95"]
         assert lo <= metrics["twr50"] <= hi
         assert 0.0 <= metrics["twr50"] <= 1.0
+
+
+
+def test_paired_ratio_interval() -> None:
+    """Twice the baseline everywhere is a ratio of exactly 2 whatever the resample; a noisy
+    pair brackets its own ratio; unequal or empty samples are refused."""
+    base = np.linspace(0.1, 0.6, 30)
+    ratio, (lo, hi) = ratio_ci95(2.0 * base, base)
+    assert ratio == pytest.approx(2.0) and lo == pytest.approx(2.0) and hi == pytest.approx(2.0)
+    rng = np.random.default_rng(1)
+    noisy = np.clip(1.5 * base + rng.normal(0.0, 0.1, 30), 0.0, 1.0)
+    ratio, (lo, hi) = ratio_ci95(noisy, base)
+    assert ratio == pytest.approx(noisy.mean() / base.mean())
+    assert lo < ratio < hi and hi - lo < 1.0
+    with pytest.raises(InvalidParameterError):
+        ratio_ci95(base, base[:-1])
+    with pytest.raises(InvalidParameterError):
+        ratio_ci95(np.array([]), np.array([]))
+    assert np.isnan(ratio_ci95(base, np.zeros(30))[0])
 
 
 def test_observation_offset_points_at_the_station() -> None:

@@ -46,6 +46,11 @@ def test_small_suite_runs_and_the_planner_beats_greedy(tmp_path: Path) -> None:
     planner = document["results"]["planner"]["twr50"]
     greedy = document["results"]["greedy"]["twr50"]
     assert planner > greedy
+    comparison = document["planner_vs_greedy"]
+    lo, hi = comparison["twr50_ratio_ci95"]
+    assert comparison["twr50_ratio"] == pytest.approx(planner / greedy, rel=0.01)
+    assert lo <= comparison["twr50_ratio"] <= hi
+    assert comparison["scenarios"] == document["results"]["planner"]["scenarios"]
     assert (tmp_path / "navigate-eval-small.png").stat().st_size > 10_000
     flights = json.loads((tmp_path / "navigate-eval-small.json").read_text())["flights"]
     assert len(flights) == 2 * document["results"]["planner"]["scenarios"]

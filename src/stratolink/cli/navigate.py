@@ -58,6 +58,7 @@ def register(app: typer.Typer) -> None:
         from stratolink.navigation.evaluate import (
             EvalSettings,
             check_world_available,
+            compare,
             summarise,
         )
         from stratolink.navigation.scenarios import SUITES, make_suite
@@ -119,9 +120,15 @@ def register(app: typer.Typer) -> None:
         for name, metrics in summary.items():
             table.add_row(name, *(_fmt(metrics[key]) for _t, key in columns[1:] if key))
         console.print(table)
-        if "greedy" in summary and "planner" in summary and summary["greedy"]["twr50"] > 0:
-            ratio = summary["planner"]["twr50"] / summary["greedy"]["twr50"]
-            console.print(f"planner / greedy mean TWR50 = {ratio:.2f}")
+        comparison = compare(results)
+        if comparison is not None:
+            lo, hi = comparison["twr50_ratio_ci95"]
+            console.print(
+                f"planner / greedy mean TWR50 = {comparison['twr50_ratio']:.2f} "
+                f"(95% CI {lo:.2f}-{hi:.2f}, paired bootstrap over scenarios); planner better "
+                f"in {comparison['scenarios_better']}, worse in {comparison['scenarios_worse']} "
+                f"of {comparison['scenarios']} scenarios"
+            )
         out.mkdir(parents=True, exist_ok=True)
         plot = plot_flights(
             results,
@@ -130,6 +137,8 @@ def register(app: typer.Typer) -> None:
             title=f"stratolink navigate-eval ({suite})",
         )
         document = results_json(suite, summary)
+        if comparison is not None:
+            document["planner_vs_greedy"] = comparison
         document["wall_s"] = round(wall, 1)
         document["workers"] = n_workers
         (out / f"navigate-eval-{suite}.json").write_text(

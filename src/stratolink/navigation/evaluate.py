@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from stratolink.errors import InvalidParameterError, StratolinkError
 from stratolink.navigation.greedy import StationSeekerController
 from stratolink.navigation.planner import PlannerConfig, PlannerController
 from stratolink.navigation.scenarios import EARTH_RADIUS_M, Scenario
 from stratolink.navigation.types import Controller, NavObservation, WindColumn
-from stratolink.navigation.vehicle import VehicleModel
+from stratolink.navigation.vehicle import SunFunction, VehicleModel
 from stratolink.winds.base import FloatArray, WindField
 
 CONTROLLERS = ("greedy", "planner")
@@ -193,6 +194,18 @@ def observe(
     )
 
 
+def point_sun_function(
+    sun_is_up: Callable[[FloatArray, FloatArray, FloatArray], Any],
+) -> SunFunction:
+    """Adapt a vectorised sun test (t, lat, lon arrays) to the controllers' one-point form."""
+
+    def at_point(t: FloatArray, lat: float, lon: float) -> NDArray[np.bool_]:
+        shape = np.shape(t)
+        return np.asarray(sun_is_up(t, np.full(shape, lat), np.full(shape, lon)), dtype=bool)
+
+    return at_point
+
+
 def make_controller(
     name: str,
     vehicle: VehicleModel,
@@ -200,17 +213,10 @@ def make_controller(
     seed: int = 0,
 ) -> Controller:
     """A fresh controller by name ('greedy' or 'planner')."""
+    sun_fn = None if sun_is_up is None else point_sun_function(sun_is_up)
     if name == "greedy":
-        return StationSeekerController(vehicle)
+        return StationSeekerController(vehicle, sun_is_up=sun_fn)
     if name == "planner":
-        sun_fn = None
-        if sun_is_up is not None:
-            fn = sun_is_up
-
-            def sun_fn(t: FloatArray, lat: float, lon: float) -> Any:
-                shape = np.shape(t)
-                return np.asarray(fn(t, np.full(shape, lat), np.full(shape, lon)), dtype=bool)
-
         return PlannerController(vehicle, PlannerConfig(seed=seed), sun_is_up=sun_fn)
     raise InvalidParameterError(
         f"unknown controller {name!r}; choose from {', '.join(CONTROLLERS)}"
@@ -329,6 +335,51 @@ def bootstrap_ci95(values: FloatArray, seed: int = 0, resamples: int = 4000) -> 
     means = x[rng.integers(0, len(x), (resamples, len(x)))].mean(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
     return (float(lo), float(hi))
+
+
+def ratio_ci95(
+    numerator: FloatArray, denominator: FloatArray, seed: int = 0, resamples: int = 4000
+) -> tuple[float, tuple[float, float]]:
+    """Ratio of two means over paired samples and its paired-bootstrap 95% interval.
+
+    Each resample draws whole scenarios, so both controllers keep flying the same ones.
+    """
+    a, b = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise InvalidParameterError("a paired ratio needs two equally long, non-empty samples")
+    if b.mean() <= 0.0:
+        return (float("nan"), (float("nan"), float("nan")))
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(a), (resamples, len(a)))
+    means_a, means_b = a[picks].mean(axis=1), b[picks].mean(axis=1)
+    ratios = np.divide(means_a, means_b, out=np.full(resamples, np.inf), where=means_b > 0)
+    lo, hi = np.percentile(ratios, [2.5, 97.5])
+    return float(a.mean() / b.mean()), (float(lo), float(hi))
+
+
+def compare(
+    results: list[FlightResult], controller: str = "planner", baseline: str = "greedy"
+) -> dict[str, Any] | None:
+    """Mean-TWR50 ratio of `controller` over `baseline` on the scenarios both flew, with CI."""
+    mine = {r.scenario: r.twr50 for r in results if r.controller == controller}
+    base = {r.scenario: r.twr50 for r in results if r.controller == baseline}
+    shared = sorted(set(mine) & set(base))
+    if not shared:
+        return None
+    ratio, (lo, hi) = ratio_ci95(
+        np.array([mine[i] for i in shared]), np.array([base[i] for i in shared])
+    )
+    if not np.isfinite(ratio):
+        return None
+    wins = sum(mine[i] > base[i] for i in shared)
+    losses = sum(mine[i] < base[i] for i in shared)
+    return {
+        "twr50_ratio": round(ratio, 3),
+        "twr50_ratio_ci95": [round(lo, 3), round(hi, 3)],
+        "scenarios_better": wins,
+        "scenarios_worse": losses,
+        "scenarios": len(shared),
+    }
 
 
 def summarise(results: list[FlightResult]) -> dict[str, dict[str, Any]]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stratolink.navigation.types import Command, Controller, NavObservation
-from stratolink.navigation.vehicle import VehicleModel
+from stratolink.navigation.vehicle import SunFunction, VehicleModel, sun_ahead
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,22 @@ class StationSeekerController(Controller):
     Score of a level: the forecast wind's component toward the target, minus a small
     penalty per kilometre of climb/descent to reach it; near the station it also prefers
     calm levels. A new level is taken only if it beats the current one by
-    `hysteresis_m_s`. Descents that would eat into the energy reserve are never chosen.
+    `hysteresis_m_s`. Descents that would eat into the energy reserve are never chosen; with
+    a `sun_is_up` function the reserve covers the coming night as the sun schedule has it,
+    otherwise a 12 h night.
     """
 
     name = "greedy"
 
-    def __init__(self, vehicle: VehicleModel, config: StationSeekerConfig | None = None) -> None:
+    def __init__(
+        self,
+        vehicle: VehicleModel,
+        config: StationSeekerConfig | None = None,
+        sun_is_up: SunFunction | None = None,
+    ) -> None:
         self.vehicle = vehicle
         self.config = config or StationSeekerConfig()
+        self.sun_is_up = sun_is_up
         self._level_m: float | None = None
 
     def reset(self) -> None:
@@ -66,7 +74,12 @@ class StationSeekerController(Controller):
         col = obs.wind_column
         scores = self.scores(obs)
         battery_wh = obs.battery_soc * self.vehicle.battery_capacity_wh
-        lowest_m = obs.altitude_m - self.vehicle.affordable_descent_m(battery_wh, obs.sun_up)
+        reserve_wh = None
+        if self.sun_is_up is not None:
+            sun = sun_ahead(self.sun_is_up, obs.time_s, obs.lat_deg, obs.lon_deg)
+            reserve_wh = self.vehicle.night_reserve_wh(sun, 900.0)
+        descent_m = self.vehicle.affordable_descent_m(battery_wh, obs.sun_up, reserve_wh)
+        lowest_m = obs.altitude_m - descent_m
         affordable = col.altitudes_m >= lowest_m - 1.0
         if not np.any(affordable):
             self._level_m = obs.altitude_m

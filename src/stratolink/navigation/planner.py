@@ -11,7 +11,6 @@ first level of the winner. The next decision re-plans, warm-started from this pl
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,22 +18,18 @@ from numpy.typing import NDArray
 
 from stratolink.navigation.column import ColumnWindField
 from stratolink.navigation.types import Command, Controller, NavObservation
-from stratolink.navigation.vehicle import SECONDS_PER_HOUR, VehicleModel
+from stratolink.navigation.vehicle import (
+    SECONDS_PER_HOUR,
+    SunFunction,
+    VehicleModel,
+    default_sun_is_up,
+    sun_ahead,
+)
 from stratolink.navigation.windcache import GriddedForecastCache
 from stratolink.winds.base import FloatArray, WindField
 
 EARTH_RADIUS_M = 6_371_008.8
-SunFunction = Callable[[FloatArray, float, float], NDArray[np.bool_]]
 IntArray = NDArray[np.int64]
-
-
-def default_sun_is_up(t: FloatArray, lat: float, lon: float) -> NDArray[np.bool_]:
-    """Whether the sun is up at times `t` over one point (the flight package's solar model)."""
-    from stratolink.flight.solar import sun_is_up
-
-    shape = np.shape(t)
-    up = sun_is_up(t, np.full(shape, lat), np.full(shape, lon))
-    return np.asarray(up, dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -336,7 +331,9 @@ class PlannerController(Controller):
         target = float(self.levels[best[0]])
         if target < obs.altitude_m:
             battery_wh = obs.battery_soc * self.vehicle.battery_capacity_wh
-            affordable = self.vehicle.affordable_descent_m(battery_wh, obs.sun_up)
+            sun = sun_ahead(self.sun_is_up, obs.time_s, obs.lat_deg, obs.lon_deg)
+            reserve = self.vehicle.night_reserve_wh(sun, 900.0)
+            affordable = self.vehicle.affordable_descent_m(battery_wh, obs.sun_up, reserve)
             if affordable <= 0.0:
                 return Command.stay()
             target = max(target, obs.altitude_m - affordable)

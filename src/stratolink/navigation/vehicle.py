@@ -7,14 +7,41 @@ keeps every controller from spending the energy the night will need.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from stratolink.winds.base import FloatArray
 
 SECONDS_PER_HOUR = 3600.0
+SunFunction = Callable[[FloatArray, float, float], NDArray[np.bool_]]
+
+
+def default_sun_is_up(t: FloatArray, lat: float, lon: float) -> NDArray[np.bool_]:
+    """Whether the sun is up at times `t` over one point (the flight package's solar model)."""
+    from stratolink.flight.solar import sun_is_up
+
+    shape = np.shape(t)
+    up = sun_is_up(t, np.full(shape, lat), np.full(shape, lon))
+    return np.asarray(up, dtype=bool)
+
+
+def sun_ahead(
+    sun_is_up: SunFunction,
+    time_s: float,
+    lat_deg: float,
+    lon_deg: float,
+    hours: float = 36.0,
+    step_s: float = 900.0,
+) -> NDArray[np.bool_]:
+    """Whether the sun is up at `time_s`, `time_s + step_s`, ... for the next `hours`."""
+    steps = int(np.ceil(hours * SECONDS_PER_HOUR / step_s)) + 1
+    times: FloatArray = time_s + step_s * np.arange(steps, dtype=np.float64)
+    up: NDArray[np.bool_] = np.asarray(sun_is_up(times, lat_deg, lon_deg), dtype=np.bool_)
+    return up.reshape(-1)
 
 
 @dataclass(frozen=True)
@@ -71,9 +98,36 @@ class VehicleModel:
             reserve += self.base_load_w * night_hours_left
         return min(reserve, self.battery_capacity_wh)
 
-    def affordable_descent_m(self, battery_wh: float, sun_up: bool) -> float:
-        """How far the balloon may descend now without dipping into the reserve."""
-        spare = battery_wh - self.reserve_wh(sun_up)
+    def night_drawdown_wh(self, sun: NDArray[np.bool_], step_s: float) -> float:
+        """How far the battery will fall (Wh) from now until the sun is up after the next night.
+
+        `sun` says whether the sun is up at now, now + `step_s`, ...; the daylight left before
+        dusk charges the battery and counts against the night's base load.
+        """
+        sun = np.asarray(sun, dtype=bool).reshape(-1)
+        dark = np.flatnonzero(~sun)
+        if len(dark) == 0:
+            return 0.0
+        sunrise = np.flatnonzero(sun[dark[0] :])
+        end = dark[0] + sunrise[0] if len(sunrise) else len(sun)
+        net_w = np.where(sun[:end], self.solar_power_w, 0.0) - self.base_load_w
+        level = np.cumsum(net_w * step_s / SECONDS_PER_HOUR)
+        return float(max(0.0, -level.min()))
+
+    def night_reserve_wh(self, sun: NDArray[np.bool_], step_s: float) -> float:
+        """The reserve (Wh) for a known sun schedule: the margin plus the night's drawdown."""
+        reserve = self.reserve_fraction * self.battery_capacity_wh
+        return min(reserve + self.night_drawdown_wh(sun, step_s), self.battery_capacity_wh)
+
+    def affordable_descent_m(
+        self, battery_wh: float, sun_up: bool, reserve_wh: float | None = None
+    ) -> float:
+        """How far the balloon may descend now without dipping into the reserve.
+
+        Without a `reserve_wh` from a known sun schedule, the reserve assumes a 12 h night.
+        """
+        reserve = self.reserve_wh(sun_up) if reserve_wh is None else reserve_wh
+        spare = battery_wh - reserve
         if spare <= 0.0 or self.pump_energy_j_per_m <= 0.0:
             return 0.0 if spare <= 0.0 else float("inf")
         return spare * SECONDS_PER_HOUR / self.pump_energy_j_per_m
