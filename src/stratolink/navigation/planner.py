@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from stratolink.geo import EARTH_RADIUS_M
 from stratolink.navigation.column import ColumnWindField
 from stratolink.navigation.types import Command, Controller, NavObservation
 from stratolink.navigation.vehicle import (
@@ -28,7 +29,6 @@ from stratolink.navigation.vehicle import (
 from stratolink.navigation.windcache import GriddedForecastCache
 from stratolink.winds.base import FloatArray, WindField
 
-EARTH_RADIUS_M = 6_371_008.8
 IntArray = NDArray[np.int64]
 
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from stratolink.errors import InvalidParameterError
+from stratolink.geo import EARTH_RADIUS_M
 
-EARTH_RADIUS_M = 6_371_008.8
 SUITE_EPOCH_S = 1_735_689_600.0  # 2025-01-01T00:00:00Z: suites sample start times over 2025
 
 

@@ -14,9 +14,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.ndimage import map_coordinates
 
+from stratolink.geo import EARTH_RADIUS_M
 from stratolink.winds.base import FloatArray, WindField
-
-EARTH_RADIUS_M = 6_371_008.8
 
 
 class GriddedForecastCache(WindField):

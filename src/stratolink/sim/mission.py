@@ -95,11 +95,12 @@ class FaultPlan:
 
 
 def default_commands() -> tuple[ScheduledCommand, ...]:
-    """The demo operator's commands: a target change, an altitude hold, a controller swap."""
+    """The demo operator's commands: an altitude hold, a controller swap, and at 30 h a new
+    station 400 km east, out at sea beyond the air-to-ground cells, to reach and hold."""
     return (
         ScheduledCommand(10 * 3600.0, {"type": "hold-altitude", "altitude_m": 17500.0,
                                        "duration_s": 3600.0}),
-        ScheduledCommand(24 * 3600.0, {"type": "set-target", "lat": -44.0, "lon": -176.5}),
+        ScheduledCommand(30 * 3600.0, {"type": "set-target", "lat": -44.0, "lon": 176.2}),
         ScheduledCommand(40 * 3600.0, {"type": "set-controller", "name": "planner"}),
     )
 
@@ -113,8 +114,8 @@ class MissionConfig:
     launch_lon_deg: float = WANAKA[1]
     launch_time_s: float = DEMO_LAUNCH_TIME
     float_altitude_m: float = 17000.0
-    target_lat_deg: float = -43.9
-    target_lon_deg: float = 176.2
+    target_lat_deg: float = -44.3  # off the Canterbury coast, ~160 km downwind of the launch
+    target_lon_deg: float = 171.0
     duration_s: float = 72 * 3600.0
     step_s: float = 60.0
     controller: str = "planner"

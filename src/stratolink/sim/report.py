@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from stratolink.basemap import draw_basemap  # noqa: E402
+from stratolink.geo import EARTH_RADIUS_M  # noqa: E402
 from stratolink.sim.coverage import describe  # noqa: E402
 from stratolink.sim.mission import MissionResult  # noqa: E402
 
@@ -80,6 +81,12 @@ def map_figure(result: MissionResult) -> Any:
     fig.colorbar(points, ax=ax, label="hours after launch")
     ax.plot([lon[0]], [lat[0]], "g^", ms=11, label="launch", zorder=4)
     ax.plot(t_lon, t_lat, "r*", ms=14, label="targets", zorder=4)
+    ring = np.linspace(0.0, 2 * np.pi, 120)
+    radius_deg = np.degrees(cfg.station_radius_m / EARTH_RADIUS_M)
+    for i, (c_lat, c_lon) in enumerate(zip(t_lat, t_lon, strict=True)):
+        ax.plot(c_lon + radius_deg * np.cos(ring) / max(np.cos(np.radians(c_lat)), 0.05),
+                c_lat + radius_deg * np.sin(ring), "r:", lw=0.9, zorder=4,
+                label=f"{cfg.station_radius_m / 1000:.0f} km station radius" if i == 0 else None)
     ax.set_aspect(1.0 / max(np.cos(np.radians(cfg.launch_lat_deg)), 0.2))
     ax.set_xlabel("longitude (deg)")
     ax.set_ylabel("latitude (deg)")
