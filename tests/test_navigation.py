@@ -22,7 +22,15 @@ from stratolink.navigation import (
     VehicleModel,
     WindColumn,
 )
-from stratolink.navigation.evaluate import World, fly, observe, ratio_ci95, summarise
+from stratolink.navigation.evaluate import (
+    FlightResult,
+    World,
+    compare,
+    fly,
+    observe,
+    ratio_ci95,
+    summarise,
+)
 from stratolink.navigation.scenarios import Scenario, make_suite, offset_point
 from stratolink.winds.base import FloatArray, WindField
 
@@ -422,6 +430,37 @@ def test_paired_ratio_interval() -> None:
     with pytest.raises(InvalidParameterError):
         ratio_ci95(np.array([]), np.array([]))
     assert np.isnan(ratio_ci95(base, np.zeros(30))[0])
+
+
+
+def flight(
+    scenario: int, controller: str, twr50: float, arrival_h: float | None = None, goto: bool = True
+) -> FlightResult:
+    """A finished flight with only the fields a comparison reads filled in meaningfully."""
+    mission = "goto" if goto else "station"
+    return FlightResult(scenario, mission, controller, twr50, 10.0, 10.0, 0.0, 100.0,
+                        arrival_h, decisions=1, wall_s=0.0)
+
+
+def test_comparison_pairs_scenarios_and_go_to_arrivals() -> None:
+    results = [
+        flight(0, "planner", 0.6, goto=False), flight(0, "greedy", 0.3, goto=False),
+        flight(1, "planner", 0.2, 5.0), flight(1, "greedy", 0.4, 3.0),
+        flight(2, "planner", 0.5, 7.0), flight(2, "greedy", 0.0, None),
+        flight(3, "planner", 0.0, None), flight(3, "greedy", 0.1, 9.0),
+        flight(4, "planner", 0.4, 2.0), flight(4, "greedy", 0.2, 4.0),
+        flight(5, "planner", 0.9, goto=False),  # greedy never flew it: not paired
+    ]
+    comparison = compare(results)
+    assert comparison is not None
+    assert comparison["scenarios"] == 5
+    assert comparison["twr50_ratio"] == pytest.approx((1.7 / 5) / (1.0 / 5), abs=1e-3)
+    assert (comparison["scenarios_better"], comparison["scenarios_worse"]) == (3, 2)
+    assert comparison["goto_both_arrived"] == 2
+    assert comparison["goto_only_this_arrived"] == 1
+    assert comparison["goto_only_baseline_arrived"] == 1
+    assert comparison["goto_median_arrival_h"] == [3.5, 3.5]
+    assert compare([r for r in results if r.controller == "planner"]) is None
 
 
 def test_observation_offset_points_at_the_station() -> None:

@@ -129,6 +129,14 @@ def register(app: typer.Typer) -> None:
                 f"in {comparison['scenarios_better']}, worse in {comparison['scenarios_worse']} "
                 f"of {comparison['scenarios']} scenarios"
             )
+            if comparison["goto_median_arrival_h"] is not None:
+                mine, base = comparison["goto_median_arrival_h"]
+                console.print(
+                    f"go-to: median arrival {mine:.1f} h vs {base:.1f} h where both arrived "
+                    f"({comparison['goto_both_arrived']}); only the planner arrived in "
+                    f"{comparison['goto_only_this_arrived']}, only greedy in "
+                    f"{comparison['goto_only_baseline_arrived']}"
+                )
         out.mkdir(parents=True, exist_ok=True)
         plot = plot_flights(
             results,

@@ -357,6 +357,15 @@ def ratio_ci95(
     return float(a.mean() / b.mean()), (float(lo), float(hi))
 
 
+def _arrivals(results: list[FlightResult], controller: str) -> dict[int, float | None]:
+    """Arrival hour (or None) of each go-to scenario one controller flew."""
+    return {
+        r.scenario: r.arrival_h
+        for r in results
+        if r.controller == controller and r.mission == "goto"
+    }
+
+
 def compare(
     results: list[FlightResult], controller: str = "planner", baseline: str = "greedy"
 ) -> dict[str, Any] | None:
@@ -373,12 +382,26 @@ def compare(
         return None
     wins = sum(mine[i] > base[i] for i in shared)
     losses = sum(mine[i] < base[i] for i in shared)
+    # Go-to missions: arrival times where both arrived, and the ones only one reached.
+    arrive_mine, arrive_base = _arrivals(results, controller), _arrivals(results, baseline)
+    gotos = sorted(set(arrive_mine) & set(arrive_base))
+    pairs = [(arrive_mine[i], arrive_base[i]) for i in gotos]
+    both_arrived = [(a, b) for a, b in pairs if a is not None and b is not None]
     return {
         "twr50_ratio": round(ratio, 3),
         "twr50_ratio_ci95": [round(lo, 3), round(hi, 3)],
         "scenarios_better": wins,
         "scenarios_worse": losses,
         "scenarios": len(shared),
+        "goto_both_arrived": len(both_arrived),
+        "goto_only_this_arrived": sum(a is not None and b is None for a, b in pairs),
+        "goto_only_baseline_arrived": sum(a is None and b is not None for a, b in pairs),
+        "goto_median_arrival_h": (
+            [round(float(np.median([a for a, _ in both_arrived])), 2),
+             round(float(np.median([b for _, b in both_arrived])), 2)]
+            if both_arrived
+            else None
+        ),
     }
 
 
