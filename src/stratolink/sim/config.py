@@ -6,13 +6,11 @@ impossible values are refused with one line naming them. See `examples/mission.t
 
 from __future__ import annotations
 
-import datetime as dt
-import math
-import tomllib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from stratolink.configfile import check_keys, instant, number, read_toml
 from stratolink.errors import InvalidParameterError
 from stratolink.flight.agent import AgentConfig
 from stratolink.link.emulator import LinkProfile
@@ -23,49 +21,19 @@ HOUR = 3600.0
 SECTIONS = {"mission", "launch", "target", "wind", "agent", "provider", "command", "faults"}
 
 
-def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise InvalidParameterError(f"{where}: unknown key(s) {', '.join(unknown)}; "
-                                    f"allowed: {', '.join(sorted(allowed))}")
-
-
-def _number(table: dict[str, Any], key: str, where: str, default: float) -> float:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value):
-        raise InvalidParameterError(f"{where}.{key} must be a number")
-    return float(value)
-
-
-def _time(value: Any, where: str) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, dt.datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        return moment.timestamp()
-    if isinstance(value, str):
-        try:
-            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise InvalidParameterError(f"{where}: {value!r} is not an ISO 8601 time") from exc
-        return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
-    raise InvalidParameterError(f"{where} must be an ISO 8601 time or seconds since 1970")
-
-
 def _provider(table: dict[str, Any], index: int) -> Provider:
     where = f"provider[{index}]"
-    _check_keys(table, {"name", "rate_mbps", "delay_ms", "jitter_ms", "loss", "queue_kb",
+    check_keys(table, {"name", "rate_mbps", "delay_ms", "jitter_ms", "loss", "queue_kb",
                         "sites", "radius_km", "window_minutes", "gap_hours",
                         "dropout_fraction", "cost_per_mb", "preference"}, where)
     if "name" not in table:
         raise InvalidParameterError(f"{where} needs a name")
     profile = LinkProfile(
-        rate_bps=_number(table, "rate_mbps", where, 1.0) * 1e6,
-        delay_s=_number(table, "delay_ms", where, 50.0) / 1000.0,
-        jitter_s=_number(table, "jitter_ms", where, 0.0) / 1000.0,
-        loss=_number(table, "loss", where, 0.0),
-        queue_bytes=int(_number(table, "queue_kb", where, 512.0) * 1024),
+        rate_bps=number(table, "rate_mbps", where, 1.0) * 1e6,
+        delay_s=number(table, "delay_ms", where, 50.0) / 1000.0,
+        jitter_s=number(table, "jitter_ms", where, 0.0) / 1000.0,
+        loss=number(table, "loss", where, 0.0),
+        queue_bytes=int(number(table, "queue_kb", where, 512.0) * 1024),
     )
     sites = table.get("sites", [])
     try:
@@ -82,31 +50,31 @@ def _provider(table: dict[str, Any], index: int) -> Provider:
         raise InvalidParameterError(f"{where}: window_minutes and gap_hours are [min, max]") \
             from exc
     return Provider(str(table["name"]), profile, sites=site_tuple,
-                    radius_km=_number(table, "radius_km", where, 0.0), windows=windows,
+                    radius_km=number(table, "radius_km", where, 0.0), windows=windows,
                     window_s=window_s, gap_s=gap_s,
-                    dropout_fraction=_number(table, "dropout_fraction", where, 0.0),
-                    cost_per_mb=_number(table, "cost_per_mb", where, 0.0),
-                    preference=int(_number(table, "preference", where, index)))
+                    dropout_fraction=number(table, "dropout_fraction", where, 0.0),
+                    cost_per_mb=number(table, "cost_per_mb", where, 0.0),
+                    preference=int(number(table, "preference", where, index)))
 
 
 def mission_from_dict(data: dict[str, Any], base_dir: Path = Path(".")) -> MissionConfig:
     """A `MissionConfig` from parsed TOML (relative wind file paths from `base_dir`)."""
-    _check_keys(data, SECTIONS, "config")
+    check_keys(data, SECTIONS, "config")
     cfg = MissionConfig()
     m = data.get("mission", {})
-    _check_keys(m, {"balloon_id", "duration_hours", "step_s", "controller", "station_radius_km",
+    check_keys(m, {"balloon_id", "duration_hours", "step_s", "controller", "station_radius_km",
                     "coverage_seed"}, "mission")
     launch = data.get("launch", {})
-    _check_keys(launch, {"lat", "lon", "time", "altitude_m"}, "launch")
+    check_keys(launch, {"lat", "lon", "time", "altitude_m"}, "launch")
     target = data.get("target", {})
-    _check_keys(target, {"lat", "lon"}, "target")
+    check_keys(target, {"lat", "lon"}, "target")
     wind = data.get("wind", {})
-    _check_keys(wind, {"synthetic_seed", "files", "forecast_interval_hours"}, "wind")
+    check_keys(wind, {"synthetic_seed", "files", "forecast_interval_hours"}, "wind")
     agent = data.get("agent", {})
-    _check_keys(agent, {"decision_minutes", "position_minutes", "telemetry_minutes",
+    check_keys(agent, {"decision_minutes", "position_minutes", "telemetry_minutes",
                         "science_hours", "science_mb"}, "agent")
     faults = data.get("faults", {})
-    _check_keys(faults, {"crashes", "outages", "corrupt", "seed"}, "faults")
+    check_keys(faults, {"crashes", "outages", "corrupt", "seed"}, "faults")
     controller = str(m.get("controller", cfg.controller))
     if controller not in ("planner", "greedy"):
         raise InvalidParameterError(f"mission.controller {controller!r}: use planner or greedy")
@@ -119,63 +87,58 @@ def mission_from_dict(data: dict[str, Any], base_dir: Path = Path(".")) -> Missi
             raise InvalidParameterError(f"wind file {f} does not exist")
     d = AgentConfig()
     agent_cfg = AgentConfig(
-        decision_interval_s=_number(agent, "decision_minutes", "agent",
+        decision_interval_s=number(agent, "decision_minutes", "agent",
                                     d.decision_interval_s / 60) * 60,
-        position_interval_s=_number(agent, "position_minutes", "agent",
+        position_interval_s=number(agent, "position_minutes", "agent",
                                     d.position_interval_s / 60) * 60,
-        telemetry_interval_s=_number(agent, "telemetry_minutes", "agent",
+        telemetry_interval_s=number(agent, "telemetry_minutes", "agent",
                                      d.telemetry_interval_s / 60) * 60,
-        science_interval_s=_number(agent, "science_hours", "agent",
+        science_interval_s=number(agent, "science_hours", "agent",
                                    d.science_interval_s / HOUR) * HOUR,
-        science_bytes=int(_number(agent, "science_mb", "agent", d.science_bytes / 1e6) * 1e6),
+        science_bytes=int(number(agent, "science_mb", "agent", d.science_bytes / 1e6) * 1e6),
     )
     providers = data.get("provider")
     provider_list = (tuple(_provider(p, i) for i, p in enumerate(providers))
                      if providers else tuple(default_providers()))
     commands = []
     for i, c in enumerate(data.get("command", [])):
-        _check_keys(c, {"at_hours", "action", "lifetime_hours"}, f"command[{i}]")
+        check_keys(c, {"at_hours", "action", "lifetime_hours"}, f"command[{i}]")
         if not isinstance(c.get("action"), dict) or "type" not in c["action"]:
             raise InvalidParameterError(f"command[{i}].action must be a table with a type")
-        commands.append(ScheduledCommand(_number(c, "at_hours", f"command[{i}]", 0) * HOUR,
+        commands.append(ScheduledCommand(number(c, "at_hours", f"command[{i}]", 0) * HOUR,
                                          dict(c["action"]),
-                                         _number(c, "lifetime_hours", f"command[{i}]", 12) * HOUR))
+                                         number(c, "lifetime_hours", f"command[{i}]", 12) * HOUR))
     return replace(
         cfg,
         balloon_id=str(m.get("balloon_id", cfg.balloon_id)),
-        duration_s=_number(m, "duration_hours", "mission", cfg.duration_s / HOUR) * HOUR,
-        step_s=_number(m, "step_s", "mission", cfg.step_s),
+        duration_s=number(m, "duration_hours", "mission", cfg.duration_s / HOUR) * HOUR,
+        step_s=number(m, "step_s", "mission", cfg.step_s),
         controller=controller,
-        station_radius_m=_number(m, "station_radius_km", "mission",
+        station_radius_m=number(m, "station_radius_km", "mission",
                                  cfg.station_radius_m / 1000) * 1000,
-        coverage_seed=int(_number(m, "coverage_seed", "mission", cfg.coverage_seed)),
-        launch_lat_deg=_number(launch, "lat", "launch", cfg.launch_lat_deg),
-        launch_lon_deg=_number(launch, "lon", "launch", cfg.launch_lon_deg),
-        launch_time_s=_time(launch["time"], "launch.time") if "time" in launch
+        coverage_seed=int(number(m, "coverage_seed", "mission", cfg.coverage_seed)),
+        launch_lat_deg=number(launch, "lat", "launch", cfg.launch_lat_deg),
+        launch_lon_deg=number(launch, "lon", "launch", cfg.launch_lon_deg),
+        launch_time_s=instant(launch["time"], "launch.time") if "time" in launch
         else cfg.launch_time_s,
-        float_altitude_m=_number(launch, "altitude_m", "launch", cfg.float_altitude_m),
-        target_lat_deg=_number(target, "lat", "target", cfg.target_lat_deg),
-        target_lon_deg=_number(target, "lon", "target", cfg.target_lon_deg),
-        wind_seed=int(_number(wind, "synthetic_seed", "wind", cfg.wind_seed)),
+        float_altitude_m=number(launch, "altitude_m", "launch", cfg.float_altitude_m),
+        target_lat_deg=number(target, "lat", "target", cfg.target_lat_deg),
+        target_lon_deg=number(target, "lon", "target", cfg.target_lon_deg),
+        wind_seed=int(number(wind, "synthetic_seed", "wind", cfg.wind_seed)),
         wind_files=wind_files,
-        forecast_interval_s=_number(wind, "forecast_interval_hours", "wind",
+        forecast_interval_s=number(wind, "forecast_interval_hours", "wind",
                                     cfg.forecast_interval_s / HOUR) * HOUR,
         providers=provider_list,
         agent=agent_cfg,
         commands=tuple(commands) if "command" in data else cfg.commands,
-        faults=FaultPlan(crashes=int(_number(faults, "crashes", "faults", 0)),
-                         outages=int(_number(faults, "outages", "faults", 0)),
-                         corrupt=_number(faults, "corrupt", "faults", 0.0),
-                         seed=int(_number(faults, "seed", "faults", 0))),
+        faults=FaultPlan(crashes=int(number(faults, "crashes", "faults", 0)),
+                         outages=int(number(faults, "outages", "faults", 0)),
+                         corrupt=number(faults, "corrupt", "faults", 0.0),
+                         seed=int(number(faults, "seed", "faults", 0))),
     )
 
 
 def load_mission(path: Path) -> MissionConfig:
     """Read a mission TOML file (one clear error if it is missing or malformed)."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InvalidParameterError(f"mission config {path} does not exist") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidParameterError(f"mission config {path} is not valid TOML: {exc}") from exc
+    data = read_toml(path, "mission config")
     return mission_from_dict(data, path.parent)
