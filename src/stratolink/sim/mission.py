@@ -33,10 +33,10 @@ from stratolink.errors import InvalidParameterError
 from stratolink.flight.agent import (
     AgentConfig,
     OnboardAgent,
-    SensorReading,
     Target,
     remove_sent_file,
 )
+from stratolink.flight.onboard import reading_of
 from stratolink.flight.solar import sun_is_up
 from stratolink.flight.superpressure import SuperpressureBalloon, SuperpressureParams
 from stratolink.geo import distance_m
@@ -52,7 +52,7 @@ from stratolink.link.fragment import fragment_ids
 from stratolink.link.keys import KeyRing
 from stratolink.link.paths import LinkSettings, PathConfig
 from stratolink.link.simnet import LinkPair, SimNetwork
-from stratolink.navigation.evaluate import make_controller, pressure_at
+from stratolink.navigation.evaluate import make_controller
 from stratolink.navigation.vehicle import VehicleModel
 from stratolink.sim.coverage import CoverageModel, Provider, default_providers
 from stratolink.winds.base import WindField
@@ -291,14 +291,6 @@ def build_agent(cfg: MissionConfig, out_dir: Path, world: MissionWorld,
     )
 
 
-def sensor_reading(state: Any, now: float) -> SensorReading:
-    """What the flight computer's sensors read for the (single) balloon in `state`."""
-    lat, lon, alt = float(state.lat[0]), float(state.lon[0]), float(state.alt[0])
-    sun = bool(np.asarray(sun_is_up(np.array([now]), np.array([lat]), np.array([lon]),
-                                    np.array([alt]))).ravel()[0])
-    return SensorReading(now, lat, lon, alt, pressure_at(alt), float(state.battery_wh[0]), sun)
-
-
 def _spans(rng: random.Random, count: int, t0: float, duration: float,
            length: tuple[float, float]) -> list[tuple[float, float]]:
     out = []
@@ -485,7 +477,7 @@ def run_mission(
             break
         inside += distance <= cfg.station_radius_m
         # Onboard: sensors -> agent -> link.
-        submit_onboard(agent.sense(sensor_reading(state, now)), now)
+        submit_onboard(agent.sense(reading_of(state, now)), now)
         target_alt = agent.target_altitude_m if agent.target_altitude_m is not None else alt
         track["target_alt"].append(target_alt)
         # Ground: forecasts on schedule, operators' commands (signed) into the store.

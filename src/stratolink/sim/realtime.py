@@ -20,8 +20,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from stratolink.errors import StratolinkError
 from stratolink.sim.mission import MISSION_LINK_SETTINGS, OPERATOR, MissionConfig
 
@@ -158,13 +156,12 @@ async def _ground(out_dir: Path) -> None:
 
 
 async def _balloon(out_dir: Path) -> None:
-    from stratolink.flight.agent import remove_sent_file
-    from stratolink.flight.superpressure import SuperpressureBalloon, SuperpressureParams
+    from stratolink.flight.onboard import OnboardLoop, SimulatedSensors
     from stratolink.link.keys import KeyRing
     from stratolink.link.runner import UdpLinkRunner
     from stratolink.navigation.vehicle import VehicleModel
     from stratolink.sim.coverage import CoverageModel
-    from stratolink.sim.mission import MissionWorld, build_agent, sensor_reading
+    from stratolink.sim.mission import MissionWorld, build_agent
 
     config, ports, start, seconds = _setup(out_dir)
     node = _link_pair(out_dir, config, ports).balloon()
@@ -176,46 +173,23 @@ async def _balloon(out_dir: Path) -> None:
     world = MissionWorld(config)
     coverage = CoverageModel(list(config.providers), start=config.launch_time_s,
                              seed=config.coverage_seed)
-    balloon = SuperpressureBalloon(SuperpressureParams())
-    vehicle = VehicleModel.from_params(balloon.params)
+    sensors = SimulatedSensors(world.truth, config.launch_time_s, config.launch_lat_deg,
+                               config.launch_lon_deg, config.float_altitude_m)
+    vehicle = VehicleModel.from_params(sensors.params)
     agent = build_agent(config, out_dir, world, vehicle,
                         KeyRing(out_dir / "keys").operator_public_key(OPERATOR))
-    state = balloon.initial_state(config.launch_time_s, config.launch_lat_deg,
-                                  config.launch_lon_deg, config.float_altitude_m)
+    loop = OnboardLoop(agent, node)
     service = {p.name: True for p in config.providers}
-    ids: list[str] = []
-
-    def submit(out: Any, now: float) -> None:
-        for b in out.bundles:
-            node.submit(b, now)
-            ids.append(b.id)
-        for path, kind in out.files:
-            ids.append(node.submit_file(path, "ground", now=now, kind=kind,
-                                        lifetime=config.agent.science_lifetime_s))
-            remove_sent_file(path)
-
-    def deliveries(now: float) -> None:
-        for b in node.take_deliveries(now):
-            submit(agent.receive(b, now), now)
-            node.mark_delivered(b.id)
-
-    runner = UdpLinkRunner(node, clock=clock, on_wake=deliveries, passes=service.__getitem__)
+    runner = UdpLinkRunner(node, clock=clock, on_wake=loop.on_link, passes=service.__getitem__)
     await runner.start()
     await asyncio.sleep(max(start - time.time(), 0.0))
-    t = config.launch_time_s
     while time.time() < start + seconds:
         now = clock()
-        reading = sensor_reading(state, now)
+        reading = sensors.read(now)
         for name in service:
             service[name] = coverage.service(name, now, reading.lat_deg, reading.lon_deg)
             node.set_carrier(name, service[name], now)
-        submit(agent.sense(reading), now)
-        target = agent.target_altitude_m
-        if target is None:
-            target = reading.altitude_m
-        if now > t:
-            state = balloon.step(state, world.truth, now - t, np.array([target]))
-            t = now
+        sensors.steer(now, loop.sense(reading))
         runner.wake()
         await asyncio.sleep(1.0)
     # Let the queue drain over whatever is in service, then report.
@@ -223,7 +197,7 @@ async def _balloon(out_dir: Path) -> None:
     while time.time() < drain_end and node.store.counts()["queued"]:
         await asyncio.sleep(0.2)
     await runner.stop()
-    counts = {"ids": ids, "pending": sorted(node.store.queued_ids()),
+    counts = {"ids": loop.generated, "pending": sorted(node.store.queued_ids()),
               "expired": [d.id for d in node.store.drops()],
               "forecasts": agent.log.forecasts}
     (out_dir / "balloon-generated.json").write_text(json.dumps(counts))

@@ -1,0 +1,185 @@
+"""The onboard loop: the agent, its link node, its sensors and its altitude actuator together.
+
+`OnboardAgent` decides and `LinkNode` moves bundles, both sans-I/O; `OnboardLoop` is the glue
+a flight computer (or the real-time simulator) drives with wall-clock readings: each reading
+goes to the agent, what the agent queues is made durable in the link node's store, what the
+link delivers goes back to the agent, each new target altitude goes to the actuator, and files
+that instruments drop into a spool folder go down as science.
+
+Sensor sources: `SimulatedSensors` (the superpressure model flying in a wind field, steered by
+the actuator) and `parse_sensor_line` (one JSON object per line, from real sensors).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stratolink.errors import InvalidParameterError
+from stratolink.flight.agent import OnboardAgent, Outbox, SensorReading, remove_sent_file
+from stratolink.link.node import LinkNode
+from stratolink.navigation.evaluate import pressure_at
+from stratolink.winds.base import WindField
+
+Actuator = Callable[[float, float], None]  # (time, target altitude m)
+SPOOL_SETTLE_S = 2.0  # a spooled file untouched this long is complete
+
+
+class OnboardLoop:
+    """Feeds sensor readings to the agent and the agent's traffic to the link node."""
+
+    def __init__(
+        self,
+        agent: OnboardAgent,
+        node: LinkNode,
+        *,
+        actuator: Actuator | None = None,
+        spool_dir: Path | None = None,
+    ) -> None:
+        self.agent = agent
+        self.node = node
+        self.actuator = actuator
+        self.spool_dir = spool_dir
+        self.generated: list[str] = []  # every bundle and file id handed to the link
+        self.commanded_altitude_m: float | None = None
+
+    def submit(self, out: Outbox, now: float) -> None:
+        """Hand the agent's bundles and files to the link (durable once this returns)."""
+        for bundle in out.bundles:
+            self.node.submit(bundle, now)
+            self.generated.append(bundle.id)
+        for path, kind in out.files:
+            self._send_file(path, kind, now)
+
+    def _send_file(self, path: Path, kind: str, now: float) -> None:
+        lifetime = self.agent.config.science_lifetime_s
+        self.generated.append(
+            self.node.submit_file(path, self.agent.ground_id, now=now, kind=kind,
+                                  lifetime=lifetime)
+        )
+        remove_sent_file(path)
+
+    def on_link(self, now: float) -> None:
+        """What the link delivered goes to the agent; its answers (acks) go back down."""
+        for bundle in self.node.take_deliveries(now):
+            self.submit(self.agent.receive(bundle, now), now)
+            self.node.mark_delivered(bundle.id)
+
+    def sense(self, reading: SensorReading) -> float:
+        """One sensor reading: the agent acts on it; returns the altitude to hold (m)."""
+        now = reading.time_s
+        self.submit(self.agent.sense(reading), now)
+        self._drain_spool(now)
+        target = self.agent.target_altitude_m
+        if target is None:
+            target = reading.altitude_m
+        if target != self.commanded_altitude_m:
+            self.commanded_altitude_m = target
+            if self.actuator is not None:
+                self.actuator(now, target)
+        return target
+
+    def _drain_spool(self, now: float) -> None:
+        if self.spool_dir is None or not self.spool_dir.is_dir():
+            return
+        for path in sorted(self.spool_dir.iterdir()):
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            try:
+                settled = time.time() - path.stat().st_mtime >= SPOOL_SETTLE_S
+            except OSError:
+                continue
+            if settled:
+                self._send_file(path, "science", now)
+
+
+def reading_of(state: Any, now: float) -> SensorReading:
+    """What the sensors of the (single) balloon in a flight `state` read at `now`."""
+    from stratolink.flight.solar import sun_is_up
+
+    lat, lon, alt = float(state.lat[0]), float(state.lon[0]), float(state.alt[0])
+    sun = bool(np.asarray(sun_is_up(np.array([now]), np.array([lat]), np.array([lon]),
+                                    np.array([alt]))).ravel()[0])
+    return SensorReading(now, lat, lon, alt, pressure_at(alt), float(state.battery_wh[0]), sun)
+
+
+class SimulatedSensors:
+    """The superpressure balloon model flying in `wind`: reads like sensors, steers like a pump."""
+
+    def __init__(self, wind: WindField, time_s: float, lat_deg: float, lon_deg: float,
+                 altitude_m: float, battery_fraction: float = 1.0) -> None:
+        from stratolink.flight.superpressure import SuperpressureBalloon, SuperpressureParams
+
+        self.wind = wind
+        self.balloon = SuperpressureBalloon(SuperpressureParams())
+        self.state = self.balloon.initial_state(time_s, lat_deg, lon_deg, altitude_m,
+                                                battery_fraction=battery_fraction)
+        self.time_s = time_s
+
+    @property
+    def params(self) -> Any:
+        """The balloon's parameters (for the agent's vehicle model)."""
+        return self.balloon.params
+
+    def read(self, now: float) -> SensorReading:
+        """What GNSS, barometer, battery monitor and sun sensor read now."""
+        return reading_of(self.state, now)
+
+    def steer(self, now: float, target_altitude_m: float) -> None:
+        """Fly from the last step to `now` holding toward `target_altitude_m`."""
+        if now > self.time_s:
+            self.state = self.balloon.step(self.state, self.wind, now - self.time_s,
+                                           np.array([target_altitude_m]))
+            self.time_s = now
+
+
+def parse_sensor_line(line: str, now: float, battery_capacity_wh: float) -> SensorReading:
+    """One reading from a JSON line: `{"lat", "lon", "alt"}` and optionally `"time"` (s since
+    1970, else now), `"pressure_pa"` (else the standard atmosphere at `alt`), `"battery_wh"`
+    or `"battery_soc"`, `"sun_up"` (else the solar model). Refuses anything else clearly."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InvalidParameterError(f"sensor line is not JSON ({exc.msg})") from exc
+    if not isinstance(data, dict):
+        raise InvalidParameterError("sensor line must be a JSON object")
+    allowed = {"time", "lat", "lon", "alt", "pressure_pa", "battery_wh", "battery_soc", "sun_up"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise InvalidParameterError(f"sensor line has unknown field(s) {', '.join(unknown)}")
+
+    def value(key: str, default: float | None = None) -> float:
+        raw = data.get(key, default)
+        if raw is None:
+            raise InvalidParameterError(f"sensor line needs {key!r}")
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+            raise InvalidParameterError(f"sensor field {key!r} must be a finite number")
+        return float(raw)
+
+    lat, lon, alt = value("lat"), value("lon"), value("alt")
+    if not -90.0 <= lat <= 90.0 or not -540.0 <= lon <= 540.0 or not -500.0 <= alt <= 60_000.0:
+        raise InvalidParameterError("sensor position out of range (lat, lon or alt)")
+    if "battery_wh" in data:
+        battery = value("battery_wh")
+    else:
+        battery = value("battery_soc", 1.0) * battery_capacity_wh
+    if not 0.0 <= battery <= battery_capacity_wh * 1.05:
+        raise InvalidParameterError("sensor battery charge out of range")
+    t = value("time", now)
+    if "sun_up" in data:
+        if not isinstance(data["sun_up"], bool):
+            raise InvalidParameterError("sensor field 'sun_up' must be true or false")
+        sun = bool(data["sun_up"])
+    else:
+        from stratolink.flight.solar import sun_is_up
+
+        sun = bool(np.asarray(sun_is_up(np.array([t]), np.array([lat]), np.array([lon]),
+                                        np.array([alt]))).ravel()[0])
+    pressure = value("pressure_pa", pressure_at(alt))
+    return SensorReading(t, lat, lon, alt, pressure, min(battery, battery_capacity_wh), sun)

@@ -1,0 +1,181 @@
+"""The onboard process of `stratolink flight run`: the agent and its links on real sockets.
+
+Builds the balloon's link node from its key directory (its TLS identity, the ground's pinned
+certificate) and durable state folder, the agent trusting the configured operator keys, and
+drives `OnboardLoop` on the wall clock from the configured sensor source. Target altitudes
+go to stdout as JSON lines for the pump and valve controller; bad sensor lines are reported
+on stderr and skipped. On EOF, a signal or the time limit it lets the queue drain briefly,
+then stops; everything not yet sent stays in the store for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from stratolink.errors import InvalidParameterError, StratolinkError
+from stratolink.flight.agent import OnboardAgent, Target
+from stratolink.flight.onboard import OnboardLoop, SimulatedSensors, parse_sensor_line
+from stratolink.flight.runconfig import FlightRunConfig
+
+DRAIN_S = 5.0
+
+
+def _ground_certificate(config: FlightRunConfig) -> bytes:
+    """The pinned certificate of the ground (the only one in the key folder, or the named)."""
+    found = sorted(config.keys_dir.glob("*.ground.crt"))
+    if config.ground_key is not None:
+        found = [p for p in found if p.name == f"{config.ground_key}.ground.crt"]
+    if not found:
+        which = f"named {config.ground_key!r} " if config.ground_key else ""
+        raise StratolinkError(f"no ground certificate {which}in {config.keys_dir}: copy the "
+                              "ground's NAME.ground.crt there")
+    if len(found) > 1:
+        raise StratolinkError(f"several ground certificates in {config.keys_dir}: set "
+                              "flight.ground_key to the one to pin")
+    return found[0].read_bytes()
+
+
+def build_onboard(config: FlightRunConfig, now: float) -> tuple[OnboardAgent, Any, Any]:
+    """The agent, its link node and the wind world, from the configuration's files."""
+    from stratolink.flight.solar import sun_is_up
+    from stratolink.flight.superpressure import SuperpressureParams
+    from stratolink.link.commands import CommandVerifier
+    from stratolink.link.keys import KeyRing
+    from stratolink.link.node import LinkNode
+    from stratolink.link.paths import PathConfig
+    from stratolink.link.store import BundleStore
+    from stratolink.navigation.evaluate import make_controller
+    from stratolink.navigation.vehicle import VehicleModel
+    from stratolink.sim.mission import MissionConfig, MissionWorld
+
+    ring = KeyRing(config.keys_dir)
+    identity = ring.tls_identity(config.balloon_id, "balloon")
+    ground_pem = _ground_certificate(config)
+    operators = {name: ring.operator_public_key(name) for name in config.operators}
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    paths = [PathConfig(g.name, (g.host, g.port), cost_per_mb=g.cost_per_mb,
+                        preference=g.preference) for g in config.ground]
+    node = LinkNode(f"balloon/{config.balloon_id}", BundleStore(config.state_dir / "bundles.db"),
+                    identity, {"ground": ground_pem}, paths, is_client=True,
+                    reassembly_dir=config.state_dir / "rx")
+    world = MissionWorld(MissionConfig(wind_seed=config.wind_seed, wind_files=config.wind_files))
+    vehicle = VehicleModel.from_params(SuperpressureParams())
+
+    def controller_factory(name: str) -> Any:
+        return make_controller(name, vehicle, sun_is_up, seed=config.wind_seed)
+
+    science_dir = config.state_dir / "science"
+    science_dir.mkdir(exist_ok=True)
+    agent = OnboardAgent(
+        node_id=f"balloon/{config.balloon_id}", ground_id="ground", vehicle=vehicle,
+        controller=controller_factory(config.controller),
+        verifier=CommandVerifier(config.balloon_id, operators, config.state_dir / "commands.db"),
+        forecast=world.forecast(now, 1), target=Target(config.target_lat_deg,
+                                                      config.target_lon_deg),
+        science_dir=science_dir, forecast_loader=world.load,
+        controller_factory=controller_factory, config=config.agent,
+    )
+    return agent, node, world
+
+
+def _line_reader(stream: TextIO, loop: asyncio.AbstractEventLoop,
+                 queue: asyncio.Queue[str | None]) -> None:
+    """Read lines on a daemon thread (a blocked read must not keep the process alive)."""
+
+    def pump() -> None:
+        for line in stream:
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+        loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=pump, name="sensor-lines", daemon=True).start()
+
+
+async def run_flight(config: FlightRunConfig, *, seconds: float | None, lines: TextIO,
+                     out: TextIO, warn: Any) -> dict[str, Any]:
+    """Fly until EOF on `lines` (stdin sensors), a signal, or `seconds`; a summary."""
+    from stratolink.link.runner import UdpLinkRunner
+
+    if seconds is not None and not 0.0 < seconds <= 366 * 86400.0:
+        raise InvalidParameterError("--seconds must be positive (at most a year)")
+    started = time.time()
+    agent, node, world = build_onboard(config, started)
+
+    def actuator(now: float, target_m: float) -> None:
+        out.write(json.dumps({"time": round(now, 3), "target_altitude_m": round(target_m, 1)})
+                  + "\n")
+        out.flush()
+
+    loop_core = OnboardLoop(agent, node, actuator=actuator, spool_dir=config.spool_dir)
+    runner = UdpLinkRunner(node, on_wake=loop_core.on_link)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    deadline = started + seconds if seconds is not None else float("inf")
+    readings = bad = 0
+    await runner.start()
+    try:
+        if config.sensors == "simulate":
+            sensors = SimulatedSensors(world.truth, started, config.launch_lat_deg,
+                                       config.launch_lon_deg, config.launch_altitude_m)
+            while not stop.is_set() and time.time() < deadline:
+                now = time.time()
+                reading = sensors.read(now)
+                sensors.steer(now, loop_core.sense(reading))
+                readings += 1
+                runner.wake()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), config.reading_interval_s)
+        else:
+            queue: asyncio.Queue[str | None] = asyncio.Queue()
+            _line_reader(lines, loop, queue)
+            capacity = agent.vehicle.battery_capacity_wh
+            while not stop.is_set():
+                remaining = deadline - time.time()
+                if remaining <= 0:
+                    break
+                try:
+                    line = await asyncio.wait_for(queue.get(), min(remaining, 1.0))
+                except TimeoutError:
+                    continue
+                if line is None:
+                    break
+                if not line.strip():
+                    continue
+                try:
+                    reading = parse_sensor_line(line, time.time(), capacity)
+                except InvalidParameterError as exc:
+                    bad += 1
+                    warn(f"skipped sensor line {readings + bad}: {exc}")
+                    continue
+                loop_core.sense(reading)
+                readings += 1
+                runner.wake()
+        drain_end = time.time() + DRAIN_S
+        while time.time() < drain_end and node.store.counts()["queued"]:
+            runner.wake()
+            await asyncio.sleep(0.2)
+    finally:
+        await runner.stop()
+        agent.verifier.close()
+    counts = node.store.counts()
+    return {
+        "flight": config.balloon_id,
+        "readings": readings,
+        "bad_readings": bad,
+        "decisions": agent.log.decisions,
+        "bundles_generated": len(loop_core.generated),
+        "bundles_queued": int(counts["queued"]),
+        "forecasts_received": agent.log.forecasts,
+        "commands_accepted": agent.log.commands_accepted,
+        "commands_rejected": [seq for seq, _ in agent.log.commands_rejected],
+        "state": str(Path(config.state_dir)),
+    }
