@@ -5,6 +5,7 @@ actuator told the new altitude; bad sensor lines and bad configs are clear one-l
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -90,11 +91,16 @@ def test_flight_run_flies_with_the_ground(tmp_path: Path) -> None:
         hold = {"type": "hold-altitude", "altitude_m": 18000.0, "duration_s": 600.0}
         command = queue_signed_command(store, ring.operator_private_key(OPERATOR), BALLOON,
                                        ScheduledCommand(0.0, hold, 3600.0), time.time())
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    science = os.urandom(300_000)
+    (spool / "camera-0001.jpg").write_bytes(science)
+    os.utime(spool / "camera-0001.jpg", (time.time() - 60, time.time() - 60))
     server = start_ground(tmp_path, url, http_port, udp_port)
     try:
         flight = subprocess.Popen(
             [sys.executable, "-m", "stratolink", "flight", "run", "--config",
-             str(flight_toml(tmp_path, udp_port)), "--seconds", "90"],
+             str(flight_toml(tmp_path, udp_port, 'spool = "spool"')), "--seconds", "90"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert flight.stdin is not None
         sent = []
@@ -133,6 +139,11 @@ def test_flight_run_flies_with_the_ground(tmp_path: Path) -> None:
                                                               strict=True)}
         assert stored <= {(round(r["lat"], 4), round(r["lon"], 4)) for r in sent}
         assert len(stored) == rows
+        # The instrument's file left the spool and arrived whole at the gateway.
+        assert not any(spool.iterdir())
+        received = [f for f in (tmp_path / "stratolink-gateway").rglob("*") if f.is_file()
+                    and f.stat().st_size == len(science)]
+        assert [f.read_bytes() == science for f in received] == [True]
     finally:
         server.terminate()
         server.wait(timeout=20)
