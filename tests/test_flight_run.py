@@ -65,7 +65,8 @@ telemetry_minutes = 0.05
 def start_ground(tmp_path: Path, url: str, http_port: int, udp_port: int) -> subprocess.Popen[str]:
     server = subprocess.Popen(
         [sys.executable, "-m", "stratolink", "ground", "serve", "--db", url, "--port",
-         str(http_port), "--gateway-port", str(udp_port), "--keys", str(tmp_path / "keys")],
+         str(http_port), "--gateway-port", str(udp_port), "--keys", str(tmp_path / "keys"),
+         "--forecast", "synthetic:7"],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while True:
@@ -123,6 +124,7 @@ def test_flight_run_flies_with_the_ground(tmp_path: Path) -> None:
         summary = lines[-1]
         assert summary["readings"] == 30 and summary["bad_readings"] == 2
         assert summary["commands_accepted"] == [command["seq"]]
+        assert summary["forecasts_received"] >= 1  # the ground's uplink replaced the onboard one
         assert summary["bundles_queued"] == 0  # everything reached the ground before exit
         targets = [line["target_altitude_m"] for line in lines[:-1]]
         assert 18000.0 in targets  # the actuator was told the commanded altitude
@@ -240,3 +242,62 @@ def test_a_good_sensor_line_fills_in_what_it_leaves_out() -> None:
     explicit = parse_sensor_line('{"time": 5, "lat": 1, "lon": 2, "alt": 16000, '
                                  '"battery_soc": 0.5, "sun_up": false}', 1.8e9, 1000.0)
     assert (explicit.time_s, explicit.battery_wh, explicit.sun_up) == (5.0, 500.0, False)
+
+
+def test_a_forecast_file_that_misses_the_balloon_is_dropped(tmp_path: Path) -> None:
+    """An uplinked forecast file for another part of the world loads, but the first decision
+    finds it does not cover the balloon: the agent holds its altitude, logs why, and goes
+    back to the forecast it had. A corrupt file is refused outright."""
+    import cbor2
+    import numpy as np
+    import xarray as xr
+
+    from stratolink.flight.agent import SensorReading
+    from stratolink.flight.process import build_onboard
+    from stratolink.link.bundle import Priority, new_bundle
+
+    ring = KeyRing(tmp_path / "keys")
+    ring.generate("ops", "ground")
+    ring.generate(BALLOON, "balloon")
+    ring.generate(OPERATOR, "operator")
+    now = 1_800_000_000.0
+    agent, node, _world = build_onboard(load_flight(flight_toml(tmp_path, 4433)), now)
+    original = agent.forecast
+    levels = np.array([250.0, 100.0, 50.0])
+    shape = (3, 3, 3, 3)
+    europe = xr.Dataset(
+        {"u": (("time", "level", "latitude", "longitude"), np.full(shape, 10.0)),
+         "v": (("time", "level", "latitude", "longitude"), np.zeros(shape)),
+         "z": (("time", "level", "latitude", "longitude"),
+               np.broadcast_to((np.array([10363.0, 16180.0, 20576.0]) * 9.80665)[None, :, None,
+                               None], shape).copy())},
+        coords={"time": (np.array([now - 3600, now, now + 3600]) * 1e9).astype("datetime64[ns]"),
+                "level": ("level", levels, {"units": "millibars"}),
+                "latitude": [50.0, 45.0, 40.0], "longitude": [0.0, 5.0, 10.0]},
+    )
+    path = tmp_path / "europe.nc"
+    europe.to_netcdf(path)
+
+    def forecast_bundle(file: Path) -> object:
+        payload = {"path": str(file), "name": file.name, "size": file.stat().st_size,
+                   "sha256": "0" * 64, "kind": "forecast"}
+        return new_bundle("ground", f"balloon/{BALLOON}", Priority.NAVIGATION, "forecast",
+                          cbor2.dumps(payload), now=now, lifetime=3600.0)
+
+    def reading(t: float) -> SensorReading:
+        return SensorReading(t, -44.7, 169.1, 17000.0, 8800.0, 800.0, True)
+
+    agent.sense(reading(now))
+    agent.receive(forecast_bundle(path), now)  # type: ignore[arg-type]
+    assert agent.log.forecasts == 1 and agent.forecast is not original
+    agent.sense(reading(now + 1.0))  # a new forecast: the agent re-plans at once
+    assert agent.target_altitude_m == 17000.0
+    assert any("does not cover" in e for e in agent.log.errors)
+    assert agent.forecast is original
+    corrupt = tmp_path / "corrupt.nc"
+    corrupt.write_bytes(b"\x89HDF\r\n\x1a\n not really")
+    agent.receive(forecast_bundle(corrupt), now)  # type: ignore[arg-type]
+    assert agent.log.forecasts == 1
+    assert any("corrupt.nc" in e for e in agent.log.errors)
+    agent.verifier.close()
+    node.store.close()

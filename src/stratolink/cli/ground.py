@@ -31,6 +31,11 @@ def serve(
     keys_dir: Path | None = typer.Option(None, "--keys", help="Key directory for the gateway."),
     response_cache: bool = typer.Option(True, "--response-cache/--no-response-cache",
                                         help="Reuse GET answers until the store changes."),
+    forecast: str = typer.Option("", "--forecast", help="Uplink forecasts to every balloon: "
+                                 "synthetic:SEED, or a GRIB2/NetCDF file (resent when it "
+                                 "changes). Needs --gateway-port."),
+    forecast_hours: float = typer.Option(6.0, "--forecast-hours",
+                                         help="Hours between synthetic forecast issues."),
 ) -> None:
     """Serve the API and dashboard (http://HOST:PORT/), migrating the store first."""
     import uvicorn
@@ -38,6 +43,13 @@ def serve(
     from stratolink.ground.api import create_app
     from stratolink.ground.store import MissionStore
 
+    uplink = None
+    if forecast:
+        from stratolink.ground.uplink import ForecastSource, ForecastUplink
+
+        if not gateway_port:
+            raise InvalidParameterError("--forecast needs --gateway-port (forecasts go over it)")
+        uplink = ForecastUplink(ForecastSource.parse(forecast), forecast_hours * 3600.0)
     store = MissionStore(db)
     if demo and not store.list_balloons():
         from stratolink.ground.seed import seed_demo
@@ -48,7 +60,8 @@ def serve(
     if gateway_port:
         from stratolink.ground.gateway import attach_gateway
 
-        attach_gateway(app, store, host=host, port=gateway_port, keys_dir=keys_dir)
+        attach_gateway(app, store, host=host, port=gateway_port, keys_dir=keys_dir,
+                       uplink=uplink)
     console.print(f"[bold]stratolink ground[/] on http://{host}:{port}/  store: {store.dialect}")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -28,7 +28,7 @@ from typing import Any
 import cbor2
 import numpy as np
 
-from stratolink.errors import InvalidParameterError
+from stratolink.errors import InvalidParameterError, OutOfRangeError
 from stratolink.geo import distance_m
 from stratolink.link.bundle import Bundle, Priority, new_bundle
 from stratolink.link.commands import CommandVerifier
@@ -124,6 +124,7 @@ class OnboardAgent:
         self.controller = controller
         self.verifier = verifier
         self.forecast = forecast
+        self._fallback_forecast: WindField | None = None
         self.target = target
         self.science_dir = Path(science_dir)
         self.science_dir.mkdir(parents=True, exist_ok=True)
@@ -192,9 +193,19 @@ class OnboardAgent:
             self.target_altitude_m = self._hold[0]
             return
         self._hold = None
-        obs = observe(r.time_s, r.lat_deg, r.lon_deg, r.altitude_m, r.battery_wh, self.vehicle,
-                      self.forecast, self.levels, self.target, r.sun_up)
-        command: Command = self.controller.decide(obs)
+        try:
+            obs = observe(r.time_s, r.lat_deg, r.lon_deg, r.altitude_m, r.battery_wh,
+                          self.vehicle, self.forecast, self.levels, self.target, r.sun_up)
+            command: Command = self.controller.decide(obs)
+        except OutOfRangeError as exc:
+            # The forecast does not cover where (or when) the balloon is: hold the altitude
+            # and go back to the forecast that did, if there was one.
+            self.log.errors.append(f"forecast does not cover the balloon ({exc}); holding")
+            self.target_altitude_m = r.altitude_m
+            if self._fallback_forecast is not None:
+                self.forecast, self._fallback_forecast = self._fallback_forecast, None
+                self.controller.reset()
+            return
         step_m = self.vehicle.max_vertical_speed_m_s * self.config.decision_interval_s
         self.target_altitude_m = command.resolve(r.altitude_m, step_m,
                                                  self.vehicle.min_altitude_m,
@@ -231,11 +242,12 @@ class OnboardAgent:
             payload = cbor2.loads(bundle.payload)
             if not isinstance(payload, dict):
                 raise ValueError("forecast payload is not a map")
-            self.forecast = self.forecast_loader(payload)
+            forecast = self.forecast_loader(payload)
         except (ValueError, TypeError, KeyError, cbor2.CBORDecodeError,
                 InvalidParameterError) as exc:
             self.log.errors.append(f"forecast {bundle.id} refused: {exc}")
             return
+        self._fallback_forecast, self.forecast = self.forecast, forecast
         self.log.forecasts += 1
         self._next["decide"] = -math.inf  # re-plan on the new forecast at the next reading
 

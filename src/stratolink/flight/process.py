@@ -23,6 +23,7 @@ from stratolink.errors import InvalidParameterError, StratolinkError
 from stratolink.flight.agent import OnboardAgent, Target
 from stratolink.flight.onboard import OnboardLoop, SimulatedSensors, parse_sensor_line
 from stratolink.flight.runconfig import FlightRunConfig
+from stratolink.winds.base import WindField
 
 DRAIN_S = 5.0
 
@@ -40,6 +41,16 @@ def _ground_certificate(config: FlightRunConfig) -> bytes:
         raise StratolinkError(f"several ground certificates in {config.keys_dir}: set "
                               "flight.ground_key to the one to pin")
     return found[0].read_bytes()
+
+
+def load_forecast_file(path: Path) -> WindField:
+    """A forecast the ground sent as a GRIB2/NetCDF file (refused with a reason if unusable)."""
+    from stratolink.winds.gridded import load_wind_data
+
+    try:
+        return load_wind_data(path)
+    except (StratolinkError, OSError, ValueError) as exc:
+        raise ValueError(f"forecast file {path.name}: {exc}") from exc
 
 
 def build_onboard(config: FlightRunConfig, now: float) -> tuple[OnboardAgent, Any, Any]:
@@ -71,6 +82,13 @@ def build_onboard(config: FlightRunConfig, now: float) -> tuple[OnboardAgent, An
     def controller_factory(name: str) -> Any:
         return make_controller(name, vehicle, sun_is_up, seed=config.wind_seed)
 
+    def forecast_loader(payload: dict[str, Any]) -> WindField:
+        # A completed file arrives as {path, name, size, sha256, kind}; a descriptor as
+        # {model, issued_at, seed}.
+        if "path" in payload and "sha256" in payload:
+            return load_forecast_file(Path(str(payload["path"])))
+        return world.load(payload)
+
     science_dir = config.state_dir / "science"
     science_dir.mkdir(exist_ok=True)
     agent = OnboardAgent(
@@ -79,7 +97,7 @@ def build_onboard(config: FlightRunConfig, now: float) -> tuple[OnboardAgent, An
         verifier=CommandVerifier(config.balloon_id, operators, config.state_dir / "commands.db"),
         forecast=world.forecast(now, 1), target=Target(config.target_lat_deg,
                                                       config.target_lon_deg),
-        science_dir=science_dir, forecast_loader=world.load,
+        science_dir=science_dir, forecast_loader=forecast_loader,
         controller_factory=controller_factory, config=config.agent,
     )
     return agent, node, world

@@ -220,8 +220,8 @@ class GatewayService:
 
 
 def attach_gateway(app: Any, store: MissionStore, *, host: str, port: int,
-                   keys_dir: Any = None) -> None:
+                   keys_dir: Any = None, uplink: Any = None) -> None:
     """Serve balloons' QUIC links on UDP (see `stratolink.ground.link_gateway`)."""
     from stratolink.ground.link_gateway import attach_gateway as attach
 
-    attach(app, store, host=host, port=port, keys_dir=keys_dir)
+    attach(app, store, host=host, port=port, keys_dir=keys_dir, uplink=uplink)

@@ -16,6 +16,7 @@ from typing import Any
 from stratolink.errors import StratolinkError
 from stratolink.ground.gateway import GROUND_NODE, GatewayCore, GatewayService, LinkChange
 from stratolink.ground.store import MissionStore
+from stratolink.ground.uplink import ForecastFile, ForecastUplink
 from stratolink.link.bundle import Bundle
 from stratolink.link.keys import KeyRing
 from stratolink.link.node import LinkNode
@@ -82,22 +83,43 @@ def open_ground_node(keys_dir: Path, state_dir: Path, paths: list[PathConfig],
                     is_client=False, reassembly_dir=state_dir / "files", settings=settings)
 
 
+def send_uplink(node: LinkNode, uplink: ForecastUplink, balloon_ids: list[str],
+                now: float) -> int:
+    """Hand the forecasts due now to the link (durable once this returns); how many."""
+    items = uplink.due(now, balloon_ids)
+    for item in items:
+        if isinstance(item, ForecastFile):
+            node.submit_file(item.path, item.destination, now=now, lifetime=item.lifetime_s,
+                             priority=item.priority, kind=item.kind)
+        else:
+            node.submit(item, now)
+    return len(items)
+
+
 def attach_gateway(app: Any, store: MissionStore, *, host: str, port: int,
                    keys_dir: Path | None = None,
-                   state_dir: Path = Path("stratolink-gateway")) -> LinkNode:
-    """Serve balloons' QUIC links on UDP host:port while the API app runs."""
+                   state_dir: Path = Path("stratolink-gateway"),
+                   uplink: ForecastUplink | None = None) -> LinkNode:
+    """Serve balloons' QUIC links on UDP host:port while the API app runs (and send every
+    balloon with a certificate in `keys_dir` the forecasts `uplink` issues)."""
     from stratolink.link.runner import UdpLinkRunner
 
-    node = open_ground_node(Path(keys_dir or "stratolink-keys"), state_dir,
-                            [PathConfig("internet", (host, port))])
+    keys = Path(keys_dir or "stratolink-keys")
+    node = open_ground_node(keys, state_dir, [PathConfig("internet", (host, port))])
     notify = getattr(app.state, "notify_change", None)
     service = GatewayService(GatewayCore(store), LinkNodeTransport(node), on_change=notify)
+    balloon_ids = [k.name for k in KeyRing(keys).list() if k.kind == "balloon"]
+
+    def on_wake(now: float) -> None:
+        if uplink is not None:
+            send_uplink(node, uplink, balloon_ids, now)
+        service.step(now)
     original = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
     async def lifespan_with_gateway(a: Any) -> AsyncIterator[None]:
         async with original(a):
-            runner = UdpLinkRunner(node, on_wake=service.step)
+            runner = UdpLinkRunner(node, on_wake=on_wake)
             await runner.start()
             log.info("gateway listening on udp %s:%d", host, port)
             try:
