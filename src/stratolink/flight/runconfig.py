@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stratolink.configfile import check_keys, number, read_toml
+from stratolink.configfile import check_keys, existing_files, number, read_toml
 from stratolink.errors import InvalidParameterError
 from stratolink.flight.agent import AgentConfig
 
@@ -52,6 +52,23 @@ class FlightRunConfig:
     wind_files: tuple[str, ...] = ()
     spool_dir: Path | None = None
     agent: AgentConfig = field(default_factory=lambda: AgentConfig(science_bytes=0))
+
+
+AGENT_TIMING_KEYS = {"decision_minutes", "position_minutes", "telemetry_minutes"}
+
+
+def agent_timing(table: dict[str, Any]) -> dict[str, float]:
+    """The agent's decision, position and telemetry intervals (s) from an [agent] table in
+    minutes; what is left out keeps `AgentConfig`'s default."""
+    d = AgentConfig()
+    return {
+        "decision_interval_s": number(table, "decision_minutes", "agent",
+                                      d.decision_interval_s / 60) * 60,
+        "position_interval_s": number(table, "position_minutes", "agent",
+                                      d.position_interval_s / 60) * 60,
+        "telemetry_interval_s": number(table, "telemetry_minutes", "agent",
+                                       d.telemetry_interval_s / 60) * 60,
+    }
 
 
 def _address(value: Any, where: str) -> tuple[str, int]:
@@ -113,25 +130,11 @@ def flight_from_dict(data: dict[str, Any], base_dir: Path = Path(".")) -> Flight
     check_keys(launch, {"lat", "lon", "altitude_m"}, "launch")
     wind = data.get("wind", {})
     check_keys(wind, {"synthetic_seed", "files"}, "wind")
-    files = wind.get("files", [])
-    if not isinstance(files, list):
-        raise InvalidParameterError("wind.files must be a list of paths")
-    wind_files = tuple(str((base_dir / name).resolve()) for name in files)
-    for name in wind_files:
-        if not Path(name).is_file():
-            raise InvalidParameterError(f"wind file {name} does not exist")
+    wind_files = existing_files(wind.get("files", []), "wind.files", base_dir)
     agent = data.get("agent", {})
-    check_keys(agent, {"decision_minutes", "position_minutes", "telemetry_minutes"}, "agent")
-    d = AgentConfig()
-    agent_config = AgentConfig(
-        decision_interval_s=number(agent, "decision_minutes", "agent",
-                                   d.decision_interval_s / 60) * 60,
-        position_interval_s=number(agent, "position_minutes", "agent",
-                                   d.position_interval_s / 60) * 60,
-        telemetry_interval_s=number(agent, "telemetry_minutes", "agent",
-                                    d.telemetry_interval_s / 60) * 60,
-        science_bytes=0,  # science comes from the instruments' spool folder
-    )
+    check_keys(agent, AGENT_TIMING_KEYS, "agent")
+    # Science comes from the instruments' spool folder, not from the agent.
+    agent_config = AgentConfig(**agent_timing(agent), science_bytes=0)
     spool = f.get("spool")
     return FlightRunConfig(
         balloon_id=str(f["balloon_id"]),

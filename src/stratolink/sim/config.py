@@ -10,9 +10,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from stratolink.configfile import check_keys, instant, number, read_toml
+from stratolink.configfile import check_keys, existing_files, instant, number, read_toml
 from stratolink.errors import InvalidParameterError
 from stratolink.flight.agent import AgentConfig
+from stratolink.flight.runconfig import AGENT_TIMING_KEYS, agent_timing
 from stratolink.link.emulator import LinkProfile
 from stratolink.sim.coverage import Provider, default_providers
 from stratolink.sim.mission import FaultPlan, MissionConfig, ScheduledCommand
@@ -71,28 +72,16 @@ def mission_from_dict(data: dict[str, Any], base_dir: Path = Path(".")) -> Missi
     wind = data.get("wind", {})
     check_keys(wind, {"synthetic_seed", "files", "forecast_interval_hours"}, "wind")
     agent = data.get("agent", {})
-    check_keys(agent, {"decision_minutes", "position_minutes", "telemetry_minutes",
-                        "science_hours", "science_mb"}, "agent")
+    check_keys(agent, AGENT_TIMING_KEYS | {"science_hours", "science_mb"}, "agent")
     faults = data.get("faults", {})
     check_keys(faults, {"crashes", "outages", "corrupt", "seed"}, "faults")
     controller = str(m.get("controller", cfg.controller))
     if controller not in ("planner", "greedy"):
         raise InvalidParameterError(f"mission.controller {controller!r}: use planner or greedy")
-    files = wind.get("files", [])
-    if not isinstance(files, list):
-        raise InvalidParameterError("wind.files must be a list of paths")
-    wind_files = tuple(str((base_dir / f).resolve()) for f in files)
-    for f in wind_files:
-        if not Path(f).is_file():
-            raise InvalidParameterError(f"wind file {f} does not exist")
+    wind_files = existing_files(wind.get("files", []), "wind.files", base_dir)
     d = AgentConfig()
     agent_cfg = AgentConfig(
-        decision_interval_s=number(agent, "decision_minutes", "agent",
-                                    d.decision_interval_s / 60) * 60,
-        position_interval_s=number(agent, "position_minutes", "agent",
-                                    d.position_interval_s / 60) * 60,
-        telemetry_interval_s=number(agent, "telemetry_minutes", "agent",
-                                     d.telemetry_interval_s / 60) * 60,
+        **agent_timing(agent),
         science_interval_s=number(agent, "science_hours", "agent",
                                    d.science_interval_s / HOUR) * HOUR,
         science_bytes=int(number(agent, "science_mb", "agent", d.science_bytes / 1e6) * 1e6),
