@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stratolink.navigation.types import Command, Controller, NavObservation
-from stratolink.navigation.vehicle import SunFunction, VehicleModel, sun_ahead
+from stratolink.navigation.vehicle import SunFunction, VehicleModel
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,9 @@ class StationSeekerController(Controller):
         col = obs.wind_column
         scores = self.scores(obs)
         battery_wh = obs.battery_soc * self.vehicle.battery_capacity_wh
-        reserve_wh = None
-        if self.sun_is_up is not None:
-            sun = sun_ahead(self.sun_is_up, obs.time_s, obs.lat_deg, obs.lon_deg)
-            reserve_wh = self.vehicle.night_reserve_wh(sun, 900.0)
+        reserve_wh = self.vehicle.reserve_now_wh(
+            obs.sun_up, self.sun_is_up, obs.time_s, obs.lat_deg, obs.lon_deg
+        )
         descent_m = self.vehicle.affordable_descent_m(battery_wh, obs.sun_up, reserve_wh)
         lowest_m = obs.altitude_m - descent_m
         affordable = col.altitudes_m >= lowest_m - 1.0

@@ -24,7 +24,6 @@ from stratolink.navigation.vehicle import (
     SunFunction,
     VehicleModel,
     default_sun_is_up,
-    sun_ahead,
 )
 from stratolink.navigation.windcache import GriddedForecastCache
 from stratolink.winds.base import FloatArray, WindField
@@ -331,8 +330,9 @@ class PlannerController(Controller):
         target = float(self.levels[best[0]])
         if target < obs.altitude_m:
             battery_wh = obs.battery_soc * self.vehicle.battery_capacity_wh
-            sun = sun_ahead(self.sun_is_up, obs.time_s, obs.lat_deg, obs.lon_deg)
-            reserve = self.vehicle.night_reserve_wh(sun, 900.0)
+            reserve = self.vehicle.reserve_now_wh(
+                obs.sun_up, self.sun_is_up, obs.time_s, obs.lat_deg, obs.lon_deg
+            )
             affordable = self.vehicle.affordable_descent_m(battery_wh, obs.sun_up, reserve)
             if affordable <= 0.0:
                 return Command.stay()

@@ -18,6 +18,7 @@ from stratolink.winds.base import FloatArray
 
 SECONDS_PER_HOUR = 3600.0
 SunFunction = Callable[[FloatArray, float, float], NDArray[np.bool_]]
+SUN_STEP_S = 900.0  # resolution of the sun schedule the night reserve is worked out on
 
 
 def default_sun_is_up(t: FloatArray, lat: float, lon: float) -> NDArray[np.bool_]:
@@ -35,7 +36,7 @@ def sun_ahead(
     lat_deg: float,
     lon_deg: float,
     hours: float = 36.0,
-    step_s: float = 900.0,
+    step_s: float = SUN_STEP_S,
 ) -> NDArray[np.bool_]:
     """Whether the sun is up at `time_s`, `time_s + step_s`, ... for the next `hours`."""
     steps = int(np.ceil(hours * SECONDS_PER_HOUR / step_s)) + 1
@@ -119,12 +120,26 @@ class VehicleModel:
         reserve = self.reserve_fraction * self.battery_capacity_wh
         return min(reserve + self.night_drawdown_wh(sun, step_s), self.battery_capacity_wh)
 
+    def reserve_now_wh(
+        self,
+        sun_up: bool,
+        sun_is_up: SunFunction | None = None,
+        time_s: float = 0.0,
+        lat_deg: float = 0.0,
+        lon_deg: float = 0.0,
+    ) -> float:
+        """The reserve at `time_s` over (lat, lon): from the sun schedule when `sun_is_up` is
+        known, else assuming a 12 h night."""
+        if sun_is_up is None:
+            return self.reserve_wh(sun_up)
+        return self.night_reserve_wh(sun_ahead(sun_is_up, time_s, lat_deg, lon_deg), SUN_STEP_S)
+
     def affordable_descent_m(
         self, battery_wh: float, sun_up: bool, reserve_wh: float | None = None
     ) -> float:
         """How far the balloon may descend now without dipping into the reserve.
 
-        Without a `reserve_wh` from a known sun schedule, the reserve assumes a 12 h night.
+        Without a `reserve_wh` (see `reserve_now_wh`), the reserve assumes a 12 h night.
         """
         reserve = self.reserve_wh(sun_up) if reserve_wh is None else reserve_wh
         spare = battery_wh - reserve
