@@ -108,7 +108,8 @@ def attach_gateway(app: Any, store: MissionStore, *, host: str, port: int,
     node = open_ground_node(keys, state_dir, [PathConfig("internet", (host, port))])
     notify = getattr(app.state, "notify_change", None)
     service = GatewayService(GatewayCore(store), LinkNodeTransport(node), on_change=notify)
-    balloon_ids = [k.name for k in KeyRing(keys).list() if k.kind == "balloon"]
+    balloon_ids = [peer.split("/", 1)[1] for peer in node.peer_certificates
+                   if peer.startswith("balloon/")]  # every balloon the gateway pins
 
     def on_wake(now: float) -> None:
         if uplink is not None:

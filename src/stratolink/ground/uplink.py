@@ -21,6 +21,15 @@ FILE_CHECK_S = 60.0  # how often a forecast file is looked at for a new cycle
 FILE_SETTLE_S = 10.0  # a file modified more recently may still be being written
 
 
+def descriptor_bundle(balloon_id: str, model: str, issued_at: float, seed: int,
+                      lifetime_s: float) -> Bundle:
+    """A forecast descriptor for one balloon, at navigation priority: the balloon rebuilds
+    the forecast of `model` issued at `issued_at` with forecast-error seed `seed`."""
+    payload = cbor2.dumps({"model": model, "issued_at": issued_at, "seed": seed})
+    return new_bundle("ground", f"balloon/{balloon_id}", Priority.NAVIGATION, "forecast",
+                      payload, now=issued_at, lifetime=lifetime_s)
+
+
 @dataclass(frozen=True)
 class ForecastSource:
     """Where forecasts come from: `synthetic:SEED`, or one GRIB2/NetCDF file."""
@@ -75,10 +84,8 @@ class ForecastUplink:
             return []
         self._next_issue = now + self.interval_s
         self.issues += 1
-        descriptor = cbor2.dumps({"model": self.source.model, "issued_at": now,
-                                  "seed": self.issues})
-        return [new_bundle("ground", f"balloon/{b}", Priority.NAVIGATION, "forecast",
-                           descriptor, now=now, lifetime=self.interval_s) for b in balloon_ids]
+        return [descriptor_bundle(b, self.source.model, now, self.issues, self.interval_s)
+                for b in balloon_ids]
 
     def _file_due(self, now: float, balloon_ids: list[str]) -> list[Bundle | ForecastFile]:
         if now < self._next_file_check or self.source.path is None:

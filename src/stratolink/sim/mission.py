@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cbor2
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -45,7 +44,8 @@ from stratolink.ground.link_gateway import LinkNodeTransport
 from stratolink.ground.schema import bundles as bundles_table
 from stratolink.ground.signing import sign_command
 from stratolink.ground.store import MissionStore
-from stratolink.link.bundle import Bundle, Priority, new_bundle
+from stratolink.ground.uplink import descriptor_bundle
+from stratolink.link.bundle import Bundle
 from stratolink.link.commands import CommandVerifier
 from stratolink.link.emulator import LinkProfile
 from stratolink.link.fragment import fragment_ids
@@ -229,10 +229,6 @@ class MissionWorld:
         """The forecast issued at `issued_at` with error seed `seed`."""
         return ForecastWindField(self.truth, issued_at=issued_at, seed=seed)
 
-    def descriptor(self, issued_at: float, seed: int) -> dict[str, Any]:
-        """What a forecast bundle carries."""
-        return {"model": self.model, "issued_at": issued_at, "seed": seed}
-
     def load(self, payload: dict[str, Any]) -> WindField:
         """The agent's forecast loader: rebuild the forecast a bundle describes."""
         if payload.get("model") != self.model:
@@ -268,8 +264,7 @@ def queue_signed_command(store: MissionStore, key: Ed25519PrivateKey, balloon_id
 def forecast_bundle(world: MissionWorld, balloon_id: str, now: float, seed: int,
                     lifetime: float) -> Bundle:
     """A forecast issued now, addressed to the balloon at navigation priority."""
-    return new_bundle("ground", f"balloon/{balloon_id}", Priority.NAVIGATION, "forecast",
-                      cbor2.dumps(world.descriptor(now, seed)), now=now, lifetime=lifetime)
+    return descriptor_bundle(balloon_id, world.model, now, seed, lifetime)
 
 
 def build_agent(cfg: MissionConfig, out_dir: Path, world: MissionWorld,
