@@ -27,12 +27,13 @@ from typing import Any
 
 import cbor2
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from stratolink.errors import InvalidParameterError, OutOfRangeError
 from stratolink.geo import distance_m
 from stratolink.link.bundle import Bundle, Priority, new_bundle
 from stratolink.link.commands import CommandVerifier
-from stratolink.navigation.evaluate import observe
+from stratolink.navigation.evaluate import make_controller, observe
 from stratolink.navigation.types import Command, Controller
 from stratolink.navigation.vehicle import VehicleModel
 from stratolink.winds.base import WindField
@@ -300,3 +301,25 @@ def remove_sent_file(path: Path) -> None:
         os.remove(path)
     except FileNotFoundError:
         pass
+
+
+def agent_for_balloon(
+    *, balloon_id: str, vehicle: VehicleModel, controller: str,
+    operators: dict[str, Ed25519PublicKey], state_dir: Path, forecast: WindField,
+    target: Target, forecast_loader: ForecastLoader, config: AgentConfig, seed: int = 0,
+) -> OnboardAgent:
+    """The agent of `balloon_id`: flying `controller` (switchable by a signed command),
+    obeying only `operators`, keeping command sequence numbers and science in `state_dir`."""
+    from stratolink.flight.solar import sun_is_up
+
+    def controller_factory(name: str) -> Controller:
+        return make_controller(name, vehicle, sun_is_up, seed=seed)
+
+    return OnboardAgent(
+        node_id=f"balloon/{balloon_id}", ground_id="ground", vehicle=vehicle,
+        controller=controller_factory(controller),
+        verifier=CommandVerifier(balloon_id, operators, state_dir / "commands.db"),
+        forecast=forecast, target=target, science_dir=state_dir / "science",
+        forecast_loader=forecast_loader, controller_factory=controller_factory, config=config,
+        science_seed=seed,
+    )

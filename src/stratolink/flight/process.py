@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stratolink.errors import InvalidParameterError, StratolinkError
-from stratolink.flight.agent import OnboardAgent, Target
+from stratolink.flight.agent import OnboardAgent, Target, agent_for_balloon
 from stratolink.flight.onboard import OnboardLoop, SimulatedSensors, parse_sensor_line
 from stratolink.flight.runconfig import FlightRunConfig
 from stratolink.winds.base import WindField
@@ -55,14 +55,11 @@ def load_forecast_file(path: Path) -> WindField:
 
 def build_onboard(config: FlightRunConfig, now: float) -> tuple[OnboardAgent, Any, Any]:
     """The agent, its link node and the wind world, from the configuration's files."""
-    from stratolink.flight.solar import sun_is_up
     from stratolink.flight.superpressure import SuperpressureParams
-    from stratolink.link.commands import CommandVerifier
     from stratolink.link.keys import KeyRing
     from stratolink.link.node import LinkNode
     from stratolink.link.paths import PathConfig
     from stratolink.link.store import BundleStore
-    from stratolink.navigation.evaluate import make_controller
     from stratolink.navigation.vehicle import VehicleModel
     from stratolink.sim.mission import MissionConfig, MissionWorld
 
@@ -79,9 +76,6 @@ def build_onboard(config: FlightRunConfig, now: float) -> tuple[OnboardAgent, An
     world = MissionWorld(MissionConfig(wind_seed=config.wind_seed, wind_files=config.wind_files))
     vehicle = VehicleModel.from_params(SuperpressureParams())
 
-    def controller_factory(name: str) -> Any:
-        return make_controller(name, vehicle, sun_is_up, seed=config.wind_seed)
-
     def forecast_loader(payload: dict[str, Any]) -> WindField:
         # A completed file arrives as {path, name, size, sha256, kind}; a descriptor as
         # {model, issued_at, seed}.
@@ -89,16 +83,11 @@ def build_onboard(config: FlightRunConfig, now: float) -> tuple[OnboardAgent, An
             return load_forecast_file(Path(str(payload["path"])))
         return world.load(payload)
 
-    science_dir = config.state_dir / "science"
-    science_dir.mkdir(exist_ok=True)
-    agent = OnboardAgent(
-        node_id=f"balloon/{config.balloon_id}", ground_id="ground", vehicle=vehicle,
-        controller=controller_factory(config.controller),
-        verifier=CommandVerifier(config.balloon_id, operators, config.state_dir / "commands.db"),
-        forecast=world.forecast(now, 1), target=Target(config.target_lat_deg,
-                                                      config.target_lon_deg),
-        science_dir=science_dir, forecast_loader=forecast_loader,
-        controller_factory=controller_factory, config=config.agent,
+    agent = agent_for_balloon(
+        balloon_id=config.balloon_id, vehicle=vehicle, controller=config.controller,
+        operators=operators, state_dir=config.state_dir, forecast=world.forecast(now, 1),
+        target=Target(config.target_lat_deg, config.target_lon_deg),
+        forecast_loader=forecast_loader, config=config.agent, seed=config.wind_seed,
     )
     return agent, node, world
 

@@ -33,10 +33,10 @@ from stratolink.flight.agent import (
     AgentConfig,
     OnboardAgent,
     Target,
+    agent_for_balloon,
     remove_sent_file,
 )
 from stratolink.flight.onboard import reading_of
-from stratolink.flight.solar import sun_is_up
 from stratolink.flight.superpressure import SuperpressureBalloon, SuperpressureParams
 from stratolink.geo import distance_m
 from stratolink.ground.gateway import GatewayCore, GatewayService
@@ -46,13 +46,11 @@ from stratolink.ground.signing import sign_command
 from stratolink.ground.store import MissionStore
 from stratolink.ground.uplink import descriptor_bundle
 from stratolink.link.bundle import Bundle
-from stratolink.link.commands import CommandVerifier
 from stratolink.link.emulator import LinkProfile
 from stratolink.link.fragment import fragment_ids
 from stratolink.link.keys import KeyRing
 from stratolink.link.paths import LinkSettings, PathConfig
 from stratolink.link.simnet import LinkPair, SimNetwork
-from stratolink.navigation.evaluate import make_controller
 from stratolink.navigation.vehicle import VehicleModel
 from stratolink.sim.coverage import CoverageModel, Provider, default_providers
 from stratolink.winds.base import WindField
@@ -270,19 +268,12 @@ def forecast_bundle(world: MissionWorld, balloon_id: str, now: float, seed: int,
 def build_agent(cfg: MissionConfig, out_dir: Path, world: MissionWorld,
                 vehicle: VehicleModel, operator: Ed25519PublicKey) -> OnboardAgent:
     """The onboard agent of `cfg`'s balloon, trusting `operator`, with its state in out_dir."""
-
-    def controller_factory(name: str) -> Any:
-        return make_controller(name, vehicle, sun_is_up, seed=cfg.wind_seed)
-
-    verifier = CommandVerifier(cfg.balloon_id, {OPERATOR: operator},
-                               out_dir / "balloon" / "commands.db")
-    return OnboardAgent(
-        node_id=f"balloon/{cfg.balloon_id}", ground_id="ground", vehicle=vehicle,
-        controller=controller_factory(cfg.controller), verifier=verifier,
+    return agent_for_balloon(
+        balloon_id=cfg.balloon_id, vehicle=vehicle, controller=cfg.controller,
+        operators={OPERATOR: operator}, state_dir=out_dir / "balloon",
         forecast=world.forecast(cfg.launch_time_s, 1),
-        target=Target(cfg.target_lat_deg, cfg.target_lon_deg),
-        science_dir=out_dir / "balloon" / "science", forecast_loader=world.load,
-        controller_factory=controller_factory, config=cfg.agent, science_seed=cfg.wind_seed,
+        target=Target(cfg.target_lat_deg, cfg.target_lon_deg), forecast_loader=world.load,
+        config=cfg.agent, seed=cfg.wind_seed,
     )
 
 
