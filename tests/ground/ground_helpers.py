@@ -13,9 +13,10 @@ PASSWORD = "correct horse battery"
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
 
-def seed_operator(store: MissionStore) -> bytes:
-    """Register the test operator; returns their raw Ed25519 public key."""
-    return register_operator(store, OPERATOR, PASSWORD, now=T0)
+def seed_operator(store: MissionStore, username: str = OPERATOR,
+                  role: str = "flight-director") -> bytes:
+    """Register a test operator (a flight director unless told); their raw public key."""
+    return register_operator(store, username, PASSWORD, now=T0, role=role)
 
 
 def flight_rows(balloon: str, n: int, t0: float = T0, step: float = 60.0) -> list[dict[str, Any]]:

@@ -70,19 +70,67 @@ def serve(
 def add_operator(
     username: str = typer.Argument(..., help="Operator login name."),
     db: str = typer.Option(DEFAULT_DB, "--db", help="Store URL."),
+    role: str = typer.Option("operator", "--role",
+                             help="viewer (reads), operator (altitude, station) or "
+                                  "flight-director (also controller and cut-down)."),
     password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
                                  envvar="STRATOLINK_OPERATOR_PASSWORD",
                                  help="Password (min. 8 characters)."),
+    export: Path | None = typer.Option(None, "--export", help="Also write the public key as "
+                                       "NAME.operator.pub into this key folder."),
 ) -> None:
     """Create an operator with a new Ed25519 command-signing key (wrapped by the password)."""
     from stratolink.ground.auth import register_operator
     from stratolink.ground.store import MissionStore
+    from stratolink.link.contract import ROLES
+    from stratolink.link.keys import KeyRing
 
     if not username.strip():
         raise InvalidParameterError("username must not be empty")
+    if role not in ROLES:
+        raise InvalidParameterError(f"--role {role!r}: use {', '.join(ROLES)}")
     with MissionStore(db) as store:
-        public = register_operator(store, username, password, time.time())
-    console.print(f"operator [bold]{username}[/] created; public key {public.hex()}")
+        public = register_operator(store, username, password, time.time(), role=role)
+    console.print(f"operator [bold]{username}[/] ({role}) created; public key {public.hex()}")
+    if export is not None:
+        path = KeyRing(export).import_operator_public_key(username, public)
+        console.print(f"public key written to {path}: balloons that list {username!r} "
+                      "obey its commands")
+
+
+@ground_app.command("export-operator")
+def export_operator(
+    username: str = typer.Argument(..., help="Operator login name."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help="Store URL."),
+    dir: Path = typer.Option(Path("stratolink-keys"), "--dir",
+                             help="Key folder to write NAME.operator.pub into."),
+) -> None:
+    """Write an operator's public key as the file a balloon trusts (NAME.operator.pub)."""
+    from stratolink.ground.store import MissionStore
+    from stratolink.link.keys import KeyRing, public_key_fingerprint
+
+    with MissionStore(db) as store:
+        record = store.get_operator(username)
+    if record is None:
+        raise InvalidParameterError(f"no operator {username!r} in the store")
+    ring = KeyRing(dir)
+    path = ring.import_operator_public_key(username, bytes(record["public_key"]))
+    fingerprint = public_key_fingerprint(ring.operator_public_key(username))
+    console.print(f"{path} ({record['role']}), fingerprint (SHA-256): {fingerprint}")
+
+
+@ground_app.command("operators")
+def list_operators(db: str = typer.Option(DEFAULT_DB, "--db", help="Store URL.")) -> None:
+    """Every operator with role and public key."""
+    from stratolink.ground.store import MissionStore
+
+    with MissionStore(db) as store:
+        operators = store.list_operators()
+    if not operators:
+        console.print("no operators: add one with 'stratolink ground add-operator NAME'")
+    for record in operators:
+        console.print(f"{record['username']}\t{record['role']}\t"
+                      f"{bytes(record['public_key']).hex()}")
 
 
 @ground_app.command("migrate")

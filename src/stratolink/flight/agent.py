@@ -33,6 +33,7 @@ from stratolink.errors import InvalidParameterError, OutOfRangeError
 from stratolink.geo import distance_m
 from stratolink.link.bundle import Bundle, Priority, new_bundle
 from stratolink.link.commands import CommandVerifier
+from stratolink.link.contract import DEFAULT_STATION_RADIUS_M
 from stratolink.navigation.evaluate import make_controller, observe
 from stratolink.navigation.types import Command, Controller
 from stratolink.navigation.vehicle import VehicleModel
@@ -86,6 +87,10 @@ class Outbox:
 
     bundles: list[Bundle] = field(default_factory=list)
     files: list[tuple[Path, str]] = field(default_factory=list)  # (path, kind)
+    actuations: list[dict[str, Any]] = field(default_factory=list)  # e.g. cut-down lines
+
+
+REACHED_M = 100.0  # a target altitude is reached within this distance of it
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class Target:
 
     station_lat_deg: float
     station_lon_deg: float
+    radius_m: float = DEFAULT_STATION_RADIUS_M
 
 
 @dataclass
@@ -136,6 +142,12 @@ class OnboardAgent:
         self.log = AgentLog()
         self.target_altitude_m: float | None = None
         self._hold: tuple[float, float] | None = None  # (altitude, until)
+        self.terminated = False  # cut down: the flight is over, no more steering
+        self.actuations: list[dict[str, Any]] = []  # lines for the actuator, not yet taken
+        self._pending: dict[int, tuple[str, float]] = {}  # seq -> what completes it
+        self._done_now: set[int] = set()
+        self._done_reason: dict[int, str] = {}
+        self._late_reports: list[tuple[int, str]] = []  # (seq, reason): done, to report
         self._next = {"decide": -math.inf, "position": -math.inf, "telemetry": math.inf,
                       "science": math.inf}
         self._previous: SensorReading | None = None
@@ -154,6 +166,8 @@ class OnboardAgent:
         out = Outbox()
         row = self._row(reading)
         self._previous = reading
+        self._late_reports.extend(self._completions(reading))
+        self._flush_reports(out, now)
         if now >= self._next["decide"]:
             self._decide(reading)
             self._next["decide"] = now + cfg.decision_interval_s
@@ -190,6 +204,8 @@ class OnboardAgent:
                 "speed": speed, "vertical_speed": vertical}
 
     def _decide(self, r: SensorReading) -> None:
+        if self.terminated:
+            return
         if self._hold is not None and r.time_s < self._hold[1]:
             self.target_altitude_m = self._hold[0]
             return
@@ -233,10 +249,19 @@ class OnboardAgent:
         if bundle.kind == "forecast":
             self._forecast(bundle)
         elif bundle.kind == "command":
-            out.bundles.append(self._command(bundle, now))
+            out.bundles.extend(self._command(bundle, now))
         else:
             self.log.errors.append(f"ignored a {bundle.kind!r} bundle from {bundle.source}")
+        self._flush_reports(out, now)
         return out
+
+    def _flush_reports(self, out: Outbox, now: float) -> None:
+        """Move actuator lines and late 'done' reports into the outbox."""
+        out.actuations.extend(self.actuations)
+        self.actuations = []
+        for seq, reason in self._late_reports:
+            out.bundles.append(self._report(seq, "done", reason, now))
+        self._late_reports = []
 
     def _forecast(self, bundle: Bundle) -> None:
         try:
@@ -252,47 +277,113 @@ class OnboardAgent:
         self.log.forecasts += 1
         self._next["decide"] = -math.inf  # re-plan on the new forecast at the next reading
 
-    def _command(self, bundle: Bundle, now: float) -> Bundle:
-        decision = self.verifier.verify(bundle.payload, now)
-        ack = decision.ack()
-        if decision.accepted and decision.command is not None:
-            problem = self._apply(decision.command.action, now)
-            if problem is None:
-                self.log.commands_accepted.append(decision.command.seq)
-            else:
-                ack.update(accepted=False, reason=problem)
-        if not ack["accepted"]:
-            self.log.commands_rejected.append((ack["seq"], str(ack["reason"])))
-        return self._bundle(Priority.COMMAND, "command-ack", ack, now, 86400.0)
+    def _command(self, bundle: Bundle, now: float) -> list[Bundle]:
+        """Verify, apply, then record a command; answer with its verdict (and 'done')."""
+        decision = self.verifier.check(bundle.payload, now)
+        if decision.accepted and decision.command is not None and decision.action is not None:
+            problem = self._apply(decision.command.seq, decision.action, now)
+            if problem is not None:
+                decision = decision.final(False, problem)
+        self.verifier.record(decision, now)  # the log holds the verdict after applying
+        seq = decision.command.seq if decision.command is not None else None
+        if decision.accepted and seq is not None:
+            self.log.commands_accepted.append(seq)
+        else:
+            self.log.commands_rejected.append((seq, decision.reason))
+        state = "accepted" if decision.accepted else "rejected"
+        out = [self._report(seq, state, decision.reason, now)]
+        if decision.accepted and seq is not None and seq in self._done_now:
+            self._done_now.discard(seq)
+            out.append(self._report(seq, "done", self._done_reason.pop(seq, "done"), now))
+        return out
 
-    def _apply(self, action: dict[str, Any], now: float) -> str | None:
-        """Carry out a verified action; returns why not if it cannot be done."""
-        kind = action.get("type")
-        try:
-            if kind == "set-target":
-                lat, lon = float(action["lat"]), float(action["lon"])
-                if not (-90.0 <= lat <= 90.0 and math.isfinite(lon)):
-                    return "set-target: position out of range"
-                self.target = Target(lat, (lon + 180.0) % 360.0 - 180.0)
-            elif kind == "hold-altitude":
-                alt, duration = float(action["altitude_m"]), float(action["duration_s"])
-                lo, hi = self.vehicle.min_altitude_m, self.vehicle.max_altitude_m
-                if not lo <= alt <= hi:
-                    return (f"hold-altitude: {alt:.0f} m is outside the balloon's band "
-                            f"{lo:.0f}-{hi:.0f} m")
-                if not 0 < duration <= 7 * 86400:
-                    return "hold-altitude: duration must be within 0-7 days"
-                self._hold = (alt, now + duration)
-            elif kind == "set-controller":
-                if self.controller_factory is None:
-                    return "set-controller: this balloon has one controller"
-                self.controller = self.controller_factory(str(action["name"]))
-            else:
-                return f"unsupported action {kind!r}"
-        except (KeyError, TypeError, ValueError, InvalidParameterError) as exc:
-            return f"{kind}: bad argument ({exc})"
+    def _report(self, seq: int | None, state: str, reason: str, now: float) -> Bundle:
+        """A 'command-ack' bundle: the balloon's word on one command (accepted, rejected,
+        done), matched on the ground by (this balloon, seq)."""
+        payload = {"seq": seq, "state": state, "accepted": state != "rejected",
+                   "reason": reason[:500]}
+        return self._bundle(Priority.COMMAND, "command-ack", payload, now, 86400.0)
+
+    def _apply(self, seq: int, action: dict[str, Any], now: float) -> str | None:
+        """Carry out a verified, contract-valid action; returns why not if it cannot be done.
+
+        Completion is reported later ('done'): a target altitude when the balloon is within
+        `REACHED_M` of it, a station when inside its radius; the others at once.
+        """
+        kind = action["type"]
+        if self.terminated:
+            return "flight terminated: the balloon no longer takes commands"
+        if kind == "cut-down":
+            self.terminated = True
+            self._hold = None
+            self.actuations.append({"time": round(now, 3), "cutdown": True, "seq": seq})
+            self._finish_pending(f"superseded by cut-down (seq {seq})", ("altitude", "station"))
+            self._done(seq, "cut-down signal written to the actuator")
+            return None
+        hold_until = now + float(action["hold_s"]) if "hold_s" in action else math.inf
+        if kind == "target-altitude":
+            altitude = float(action["altitude_m"])
+            lo, hi = self.vehicle.min_altitude_m, self.vehicle.max_altitude_m
+            if not lo <= altitude <= hi:
+                return (f"target-altitude: {altitude:.0f} m is outside the balloon's band "
+                        f"{lo:.0f}-{hi:.0f} m")
+            self._finish_pending(f"superseded by seq {seq}", ("altitude",))
+            self._hold = (altitude, hold_until)
+            self._pending[seq] = ("altitude", altitude)
+        elif kind == "hold-altitude":
+            if self._previous is None:
+                return "hold-altitude: no altitude reading yet"
+            self._finish_pending(f"superseded by seq {seq}", ("altitude",))
+            self._hold = (self._previous.altitude_m, hold_until)
+            self._done(seq, f"holding {self._previous.altitude_m:.0f} m")
+        elif kind == "station":
+            radius = float(action.get("radius_m", DEFAULT_STATION_RADIUS_M))
+            lon = (float(action["lon_deg"]) + 180.0) % 360.0 - 180.0
+            self.target = Target(float(action["lat_deg"]), lon, radius)
+            self._finish_pending(f"superseded by seq {seq}", ("station",))
+            self._pending[seq] = ("station", 0.0)
+        elif kind == "set-controller":
+            if self.controller_factory is None:
+                return "set-controller: this balloon has one controller"
+            try:
+                self.controller = self.controller_factory(str(action["controller"]))
+            except InvalidParameterError as exc:
+                return f"set-controller: {exc}"
+            self._hold = None
+            self._finish_pending(f"autonomous navigation resumed (seq {seq})", ("altitude",))
+            self._done(seq, f"flying the {action['controller']} controller")
+        else:  # the contract and this method must list the same actions
+            return f"unsupported action {kind!r}"
         self._next["decide"] = -math.inf
         return None
+
+    def _done(self, seq: int, reason: str) -> None:
+        """The command's effect is complete as soon as it is applied."""
+        self._done_now.add(seq)
+        self._done_reason[seq] = reason
+
+    def _finish_pending(self, reason: str, kinds: tuple[str, ...]) -> None:
+        """Close pending commands of `kinds` that a newer one replaces: done, with why."""
+        for old in [k for k, v in self._pending.items() if v[0] in kinds]:
+            del self._pending[old]
+            self._late_reports.append((old, reason))
+
+    def _completions(self, reading: SensorReading) -> list[tuple[int, str]]:
+        """Pending commands whose effect this reading shows complete."""
+        done: list[tuple[int, str]] = []
+        for seq, (what, value) in list(self._pending.items()):
+            if what == "altitude" and abs(reading.altitude_m - value) <= REACHED_M:
+                done.append((seq, f"reached {value:.0f} m"))
+            elif what == "station":
+                distance = float(distance_m(reading.lat_deg, reading.lon_deg,
+                                            self.target.station_lat_deg,
+                                            self.target.station_lon_deg))
+                if distance <= self.target.radius_m:
+                    done.append((seq, f"on station ({distance / 1000:.1f} km from it)"))
+            else:
+                continue
+            del self._pending[seq]
+        return done
 
 
 def remove_sent_file(path: Path) -> None:
@@ -307,6 +398,7 @@ def agent_for_balloon(
     *, balloon_id: str, vehicle: VehicleModel, controller: str,
     operators: dict[str, Ed25519PublicKey], state_dir: Path, forecast: WindField,
     target: Target, forecast_loader: ForecastLoader, config: AgentConfig, seed: int = 0,
+    roles: dict[str, str] | None = None,
 ) -> OnboardAgent:
     """The agent of `balloon_id`: flying `controller` (switchable by a signed command),
     obeying only `operators`, keeping command sequence numbers and science in `state_dir`."""
@@ -318,7 +410,7 @@ def agent_for_balloon(
     return OnboardAgent(
         node_id=f"balloon/{balloon_id}", ground_id="ground", vehicle=vehicle,
         controller=controller_factory(controller),
-        verifier=CommandVerifier(balloon_id, operators, state_dir / "commands.db"),
+        verifier=CommandVerifier(balloon_id, operators, state_dir / "commands.db", roles),
         forecast=forecast, target=target, science_dir=state_dir / "science",
         forecast_loader=forecast_loader, controller_factory=controller_factory, config=config,
         science_seed=seed,

@@ -27,7 +27,9 @@ from stratolink.link.node import LinkNode
 from stratolink.navigation.evaluate import pressure_at
 from stratolink.winds.base import WindField
 
-Actuator = Callable[[float, float], None]  # (time, target altitude m)
+# The actuator takes JSON-ready lines: {"time", "target_altitude_m"} for the pump and valve,
+# {"time", "cutdown": true, "seq"} for flight termination.
+Actuator = Callable[[dict[str, Any]], None]
 SPOOL_SETTLE_S = 2.0  # a spooled file untouched this long is complete
 
 
@@ -50,7 +52,11 @@ class OnboardLoop:
         self.commanded_altitude_m: float | None = None
 
     def submit(self, out: Outbox, now: float) -> None:
-        """Hand the agent's bundles and files to the link (durable once this returns)."""
+        """Actuator lines first (a cut-down is done before it is reported), then the agent's
+        bundles and files to the link (durable once this returns)."""
+        for line in out.actuations:
+            if self.actuator is not None:
+                self.actuator(line)
         for bundle in out.bundles:
             self.node.submit(bundle, now)
             self.generated.append(bundle.id)
@@ -82,7 +88,7 @@ class OnboardLoop:
         if target != self.commanded_altitude_m:
             self.commanded_altitude_m = target
             if self.actuator is not None:
-                self.actuator(now, target)
+                self.actuator({"time": round(now, 3), "target_altitude_m": round(target, 1)})
         return target
 
     def _drain_spool(self, now: float) -> None:

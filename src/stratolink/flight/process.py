@@ -66,7 +66,10 @@ def build_onboard(config: FlightRunConfig, now: float) -> tuple[OnboardAgent, An
     ring = KeyRing(config.keys_dir)
     identity = ring.tls_identity(config.balloon_id, "balloon")
     ground_pem = _ground_certificate(config)
-    operators = {name: ring.operator_public_key(name) for name in config.operators}
+    operators = {name: ring.operator_public_key(name)
+                 for name in (*config.operators, *config.flight_directors)}
+    roles = {**{name: "operator" for name in config.operators},
+             **{name: "flight-director" for name in config.flight_directors}}
     config.state_dir.mkdir(parents=True, exist_ok=True)
     paths = [PathConfig(g.name, (g.host, g.port), cost_per_mb=g.cost_per_mb,
                         preference=g.preference) for g in config.ground]
@@ -88,6 +91,7 @@ def build_onboard(config: FlightRunConfig, now: float) -> tuple[OnboardAgent, An
         operators=operators, state_dir=config.state_dir, forecast=world.forecast(now, 1),
         target=Target(config.target_lat_deg, config.target_lon_deg),
         forecast_loader=forecast_loader, config=config.agent, seed=config.wind_seed,
+        roles=roles,
     )
     return agent, node, world
 
@@ -114,9 +118,8 @@ async def run_flight(config: FlightRunConfig, *, seconds: float | None, lines: T
     started = time.time()
     agent, node, world = build_onboard(config, started)
 
-    def actuator(now: float, target_m: float) -> None:
-        out.write(json.dumps({"time": round(now, 3), "target_altitude_m": round(target_m, 1)})
-                  + "\n")
+    def actuator(line: dict[str, Any]) -> None:
+        out.write(json.dumps(line) + "\n")
         out.flush()
 
     loop_core = OnboardLoop(agent, node, actuator=actuator, spool_dir=config.spool_dir)
@@ -184,5 +187,6 @@ async def run_flight(config: FlightRunConfig, *, seconds: float | None, lines: T
         "forecasts_received": agent.log.forecasts,
         "commands_accepted": agent.log.commands_accepted,
         "commands_rejected": [seq for seq, _ in agent.log.commands_rejected],
+        "terminated": agent.terminated,
         "state": str(Path(config.state_dir)),
     }

@@ -37,7 +37,7 @@ class FlightRunConfig:
     balloon_id: str
     keys_dir: Path
     state_dir: Path
-    operators: tuple[str, ...]
+    operators: tuple[str, ...]  # keys that may steer (altitude, station)
     ground: tuple[GroundPath, ...]
     target_lat_deg: float
     target_lon_deg: float
@@ -52,6 +52,7 @@ class FlightRunConfig:
     wind_files: tuple[str, ...] = ()
     spool_dir: Path | None = None
     agent: AgentConfig = field(default_factory=lambda: AgentConfig(science_bytes=0))
+    flight_directors: tuple[str, ...] = ()  # keys that may also cut down, switch controller
 
 
 AGENT_TIMING_KEYS = {"decision_minutes", "position_minutes", "telemetry_minutes"}
@@ -85,15 +86,22 @@ def flight_from_dict(data: dict[str, Any], base_dir: Path = Path(".")) -> Flight
     """A `FlightRunConfig` from parsed TOML (relative paths from `base_dir`)."""
     check_keys(data, {"flight", "target", "ground", "launch", "wind", "agent"}, "config")
     f = data.get("flight", {})
-    check_keys(f, {"balloon_id", "keys", "state", "operators", "controller", "ground_key",
-                   "sensors", "reading_interval_s", "spool"}, "flight")
-    for key in ("balloon_id", "keys", "state", "operators"):
+    check_keys(f, {"balloon_id", "keys", "state", "operators", "flight_directors",
+                   "controller", "ground_key", "sensors", "reading_interval_s", "spool"},
+               "flight")
+    for key in ("balloon_id", "keys", "state"):
         if key not in f:
             raise InvalidParameterError(f"flight.{key} is required")
-    operators = f["operators"]
-    if not isinstance(operators, list) or not operators \
-            or not all(isinstance(o, str) for o in operators):
-        raise InvalidParameterError("flight.operators must list at least one operator key name")
+    operators, directors = f.get("operators", []), f.get("flight_directors", [])
+    for name, value in (("operators", operators), ("flight_directors", directors)):
+        if not isinstance(value, list) or not all(isinstance(o, str) for o in value):
+            raise InvalidParameterError(f"flight.{name} must be a list of operator key names")
+    if not operators and not directors:
+        raise InvalidParameterError("flight.operators or flight.flight_directors must name at "
+                                    "least one operator key")
+    if set(operators) & set(directors):
+        raise InvalidParameterError("an operator key is listed both as operator and as "
+                                    "flight director")
     controller = str(f.get("controller", "planner"))
     if controller not in ("planner", "greedy"):
         raise InvalidParameterError(f"flight.controller {controller!r}: use planner or greedy")
@@ -141,6 +149,7 @@ def flight_from_dict(data: dict[str, Any], base_dir: Path = Path(".")) -> Flight
         keys_dir=(base_dir / str(f["keys"])).resolve(),
         state_dir=(base_dir / str(f["state"])).resolve(),
         operators=tuple(operators),
+        flight_directors=tuple(directors),
         ground=tuple(ground),
         target_lat_deg=target_lat,
         target_lon_deg=target_lon,

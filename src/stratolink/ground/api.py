@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -17,11 +18,12 @@ from importlib import resources
 from typing import Annotated, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, WebSocket
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect
 
 from stratolink.errors import InvalidParameterError, OutOfRangeError, StratolinkError
@@ -30,8 +32,8 @@ from stratolink.ground.cache import ResponseCache, StoreVersion
 from stratolink.ground.live import LiveHub
 from stratolink.ground.models import (
     BalloonUpdate,
+    CommandCancel,
     CommandRequest,
-    CommandStateChange,
     LinkEventIn,
     LoginRequest,
     PredictionIn,
@@ -40,6 +42,7 @@ from stratolink.ground.models import (
 from stratolink.ground.serialize import command_json, row_json
 from stratolink.ground.signing import sign_command
 from stratolink.ground.store import CommandStateError, MissionStore, NotFoundError
+from stratolink.link import contract
 
 SESSION_LIFETIME_S = 12 * 3600.0
 MAX_POINTS_LIMIT = 20_000
@@ -47,11 +50,18 @@ MAX_POINTS_LIMIT = 20_000
 
 @dataclass(frozen=True)
 class Operator:
-    """The logged-in operator behind a request, with their unlocked signing key."""
+    """The logged-in operator behind a request, with their role and unlocked signing key."""
 
     username: str
+    role: str
     key: Ed25519PrivateKey
     token_hash: str
+
+    def require(self, needed: str, what: str) -> None:
+        """403 unless this operator's role allows `what` (which needs role `needed`)."""
+        if not contract.role_allows(self.role, needed):
+            raise HTTPException(403, f"{self.username} is a {self.role}: {what} needs the "
+                                     f"{needed} role")
 
 
 @lru_cache(maxsize=1)
@@ -74,22 +84,39 @@ def basemap_json() -> bytes:
 def current_operator(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Operator:
-    """The request's operator from its bearer token (401 if missing, unknown or expired)."""
+    """The request's operator from its bearer token (401 if missing, unknown or expired).
+
+    The session lives in the mission store with the operator's signing key sealed under the
+    token, so it works in every API process on the store and survives restarts.
+    """
     if not authorization or not authorization.lower().startswith("bearer "):
         raise HTTPException(401, "log in first: send 'Authorization: Bearer <token>'",
                             headers={"WWW-Authenticate": "Bearer"})
     state = request.app.state
-    hashed = auth.token_hash(authorization[7:].strip())
-    username = state.store.session_user(hashed, state.clock())
-    key = state.unlocked_keys.get(hashed)
-    if username is None or key is None:
-        state.unlocked_keys.pop(hashed, None)
+    token = authorization[7:].strip()[:256]
+    hashed = auth.token_hash(token)
+    session = state.store.session(hashed, state.clock())
+    key = None
+    if session is not None and session["wrapped_key"]:
+        key = auth.open_session_key(token, bytes(session["wrapped_key"]))
+    if session is None or key is None:
         raise HTTPException(401, "session expired or unknown: log in again",
                             headers={"WWW-Authenticate": "Bearer"})
-    return Operator(username, key, hashed)
+    return Operator(str(session["username"]), str(session["role"]), key, hashed)
+
+
+def writer(operator: Annotated[Operator, Depends(current_operator)]) -> Operator:
+    """An operator allowed to change the store (viewers only read)."""
+    operator.require("operator", "changing the mission store")
+    return operator
 
 
 OperatorDep = Annotated[Operator, Depends(current_operator)]
+WriterDep = Annotated[Operator, Depends(writer)]
+LOGIN_FREE_FAILURES = 5  # failed log-ins in a row before the back-off starts
+LOGIN_MAX_LOCK_S = 900.0
+GATEWAY_STALE_S = 15.0  # a gateway silent this long is not serving
+COMMAND_ID = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def _static_dir() -> str:
@@ -113,7 +140,7 @@ def create_app(
     store = store_url if isinstance(store_url, MissionStore) else MissionStore(store_url)
     version = StoreVersion()
     hub = LiveHub(store, interval=live_interval, version=version)
-    unlocked_keys: dict[str, Ed25519PrivateKey] = {}
+    passwords = auth.PasswordChecker()
 
     async def expire_loop() -> None:
         while True:
@@ -143,7 +170,6 @@ def create_app(
     app.state.store = store
     app.state.hub = hub
     app.state.clock = clock
-    app.state.unlocked_keys = unlocked_keys
     app.add_middleware(GZipMiddleware, minimum_size=2048)
     if response_cache:
         app.add_middleware(ResponseCache, version=version,
@@ -184,33 +210,45 @@ def create_app(
     # ---- auth ----------------------------------------------------------------------------
 
 
-    @app.post("/api/auth/login", tags=["auth"])
+    @app.post("/api/auth/login", tags=["auth"], responses={
+        401: {"description": "wrong username or password"},
+        429: {"description": "too many failed log-ins for this name: wait (Retry-After)"}})
     def login(body: LoginRequest) -> dict[str, Any]:
-        """Exchange username and password for a bearer token; unlocks the signing key."""
+        """Exchange username and password for a bearer token; unlocks the signing key.
+
+        Unknown names and wrong passwords take the same time and get the same answer; after
+        5 failures in a row a name is locked for a time that doubles with each further one.
+        """
+        now = clock()
+        locked_until = store.login_locked_until(body.username)
+        if locked_until > now:
+            wait = max(1, math.ceil(locked_until - now))
+            raise HTTPException(429, f"too many failed log-ins: try again in {wait} s",
+                                headers={"Retry-After": str(wait)})
         record = store.get_operator(body.username)
-        if record is None or not auth.verify_password(body.password, record["password_hash"]):
+        if not passwords.check(body.password, record) or record is None:
+            store.record_login_failure(body.username, now, LOGIN_FREE_FAILURES,
+                                       LOGIN_MAX_LOCK_S)
             raise HTTPException(401, "wrong username or password")
+        store.clear_login_failures(body.username)
         key = auth.unwrap_operator_key(record["encrypted_private_key"], body.password)
         token = auth.new_token()
-        hashed = auth.token_hash(token)
-        now = clock()
-        store.add_session(hashed, body.username, now, SESSION_LIFETIME_S)
-        unlocked_keys[hashed] = key
-        return {"token": token, "username": body.username,
+        store.add_session(auth.token_hash(token), body.username, now, SESSION_LIFETIME_S,
+                          auth.seal_session_key(token, key))
+        return {"token": token, "username": body.username, "role": record["role"],
                 "expires_at": now + SESSION_LIFETIME_S,
                 "public_key": bytes(record["public_key"]).hex()}
 
     @app.post("/api/auth/logout", tags=["auth"])
     def logout(operator: OperatorDep) -> dict[str, str]:
-        """End the session and forget the unlocked key."""
+        """End the session (its sealed key goes with it)."""
         store.drop_session(operator.token_hash)
-        unlocked_keys.pop(operator.token_hash, None)
         return {"status": "logged out"}
 
-    @app.get("/api/auth/me", tags=["auth"])
+    @app.get("/api/auth/me", tags=["auth"], responses={401: {"description": "not logged in"}})
     def me(operator: OperatorDep) -> dict[str, str]:
-        """Who is logged in."""
-        return {"username": operator.username}
+        """Who is logged in, and with which role."""
+        return {"username": operator.username, "role": operator.role}
 
     # ---- balloons and telemetry ----------------------------------------------------------
 
@@ -225,7 +263,7 @@ def create_app(
         return _balloon_json(store.get_balloon(balloon_id))
 
     @app.put("/api/balloons/{balloon_id}", tags=["balloons"])
-    def put_balloon(balloon_id: str, body: BalloonUpdate, _op: OperatorDep) -> dict[str, Any]:
+    def put_balloon(balloon_id: str, body: BalloonUpdate, _op: WriterDep) -> dict[str, Any]:
         """Create a balloon or change its name/info."""
         balloon = store.upsert_balloon(balloon_id, body.name, body.info, clock())
         changed()
@@ -253,7 +291,7 @@ def create_app(
         return row_json(latest)
 
     @app.post("/api/telemetry", tags=["telemetry"], status_code=201)
-    def post_telemetry(body: TelemetryBatch, _op: OperatorDep) -> dict[str, int]:
+    def post_telemetry(body: TelemetryBatch, _op: WriterDep) -> dict[str, int]:
         """Ingest telemetry rows (tools and simulators; balloons' rows come via the gateway)."""
         written = store.insert_telemetry(r.model_dump() for r in body.rows)
         changed()
@@ -270,15 +308,26 @@ def create_app(
         """Commands, newest first, with their states."""
         return [command_json(c) for c in store.list_commands(balloon_id, state, limit)]
 
-    @app.get("/api/commands/{command_id}", tags=["commands"])
-    def get_command(command_id: int) -> dict[str, Any]:
+    @app.get("/api/commands/contract", tags=["commands"])
+    def command_contract() -> dict[str, Any]:
+        """Every action a balloon obeys: parameters with units and limits, meaning, role."""
+        return contract.contract_json()
+
+    @app.get("/api/commands/{command_id}", tags=["commands"],
+             responses={404: {"description": "no such command"}})
+    def get_command(command_id: COMMAND_ID) -> dict[str, Any]:
         """One command."""
         return command_json(store.get_command(command_id))
 
-    @app.post("/api/commands", tags=["commands"], status_code=201)
+    @app.post("/api/commands", tags=["commands"], status_code=201, responses={
+        401: {"description": "not logged in"},
+        403: {"description": "the operator's role may not send this action"},
+        404: {"description": "no such balloon"}})
     def post_command(body: CommandRequest, operator: OperatorDep) -> dict[str, Any]:
         """Queue a command, signed now with the operator's Ed25519 key (seq from the store)."""
-        action = body.action.model_dump(exclude_none=True)
+        fields: BaseModel = body.action
+        action = contract.validate_action(fields.model_dump(exclude_none=True))
+        operator.require(contract.required_role(action), action["type"])
 
         def sign(seq: int, issued_at: float, expires_at: float) -> bytes:
             return sign_command(operator.key, operator.username, body.balloon_id, seq,
@@ -291,15 +340,32 @@ def create_app(
         changed()
         return command_json(command)
 
-    @app.post("/api/commands/{command_id}/state", tags=["commands"])
-    def post_command_state(
-        command_id: int, body: CommandStateChange, _op: OperatorDep
+    @app.post("/api/commands/{command_id}/cancel", tags=["commands"], responses={
+        404: {"description": "no such command"},
+        409: {"description": "the balloon has already answered it"}})
+    def cancel_command(
+        command_id: COMMAND_ID, body: CommandCancel, operator: WriterDep
     ) -> dict[str, Any]:
-        """Move a command along queued → sent → acknowledged/rejected/expired."""
-        command = store.transition_command(command_id, body.state, now=clock(),
-                                           reason=body.reason)
+        """Withdraw a command the balloon has not answered: it becomes 'expired'. (If it
+        already left the ground and the balloon obeys it, the balloon's answer still wins.)"""
+        reason = f"cancelled by {operator.username}" + (f": {body.reason}" if body.reason else "")
+        command = store.transition_command(command_id, "expired", now=clock(), reason=reason)
         changed()
         return command_json(command)
+
+    @app.get("/api/gateway", tags=["links"])
+    def gateway_status() -> dict[str, Any]:
+        """Is a gateway serving, and which balloons have a link session up right now?"""
+        now = clock()
+        gateways = [{**row_json(g), "alive": now - g["heartbeat_at"] <= GATEWAY_STALE_S}
+                    for g in store.list_gateways()]
+        sessions: dict[str, list[str]] = {}
+        for event in store.link_status():
+            if event["balloon_id"] is not None and event["state"] == "up":
+                sessions.setdefault(event["balloon_id"], []).append(event["provider"])
+        alive = any(g["alive"] for g in gateways)
+        return {"time": now, "gateway_alive": alive, "gateways": gateways,
+                "sessions": sessions if alive else {}}
 
     # ---- predictions ---------------------------------------------------------------------
 
@@ -309,7 +375,7 @@ def create_app(
         return row_json(store.latest_prediction(balloon_id, kind))
 
     @app.post("/api/balloons/{balloon_id}/predictions", tags=["predictions"], status_code=201)
-    def post_prediction(balloon_id: str, body: PredictionIn, _op: OperatorDep) -> dict[str, int]:
+    def post_prediction(balloon_id: str, body: PredictionIn, _op: WriterDep) -> dict[str, int]:
         """Store a prediction computed elsewhere."""
         store.get_balloon(balloon_id)
         pid = store.save_prediction(balloon_id, body.kind, body.params, body.data, clock())
@@ -319,7 +385,7 @@ def create_app(
     @app.post("/api/balloons/{balloon_id}/predict", tags=["predictions"], status_code=201)
     def predict(
         balloon_id: str,
-        _op: OperatorDep,
+        _op: WriterDep,
         hours: Annotated[float, Query(gt=0, le=240)] = 24.0,
         members: Annotated[int, Query(ge=2, le=2000)] = 200,
     ) -> dict[str, Any]:
@@ -376,7 +442,7 @@ def create_app(
         return [row_json(e) for e in store.link_events_between(start, end, limit)]
 
     @app.post("/api/links/events", tags=["links"], status_code=201)
-    def post_link_event(body: LinkEventIn, _op: OperatorDep) -> dict[str, int]:
+    def post_link_event(body: LinkEventIn, _op: WriterDep) -> dict[str, int]:
         """Record a link going up or down."""
         eid = store.record_link_event(body.provider, body.state, body.time,
                                       balloon_id=body.balloon_id, rtt=body.rtt, rate=body.rate)

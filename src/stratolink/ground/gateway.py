@@ -9,27 +9,64 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import cbor2
 
 from stratolink.errors import StratolinkError
-from stratolink.ground.store import CommandStateError, MissionStore, NotFoundError
+from stratolink.ground.store import CommandStateError, MissionStore, validate_telemetry
 
 log = logging.getLogger(__name__)
 
 GROUND_NODE = "ground"
 TELEMETRY_KINDS = ("telemetry", "position")
 ACK_KINDS = ("command-ack",)
+REPORT_STATES = ("accepted", "rejected", "done")
+MAX_ROWS_PER_BUNDLE = 100_000
+MAX_REPORTS_PER_BUNDLE = 1_000
+HEARTBEAT_S = 5.0
 
 
 def balloon_of(node_id: str) -> str:
     """'balloon/SL-1' -> 'SL-1' (other ids unchanged)."""
     return node_id.split("/", 1)[1] if node_id.startswith("balloon/") else node_id
+
+
+def command_bundle_id(balloon_id: str, seq: int) -> str:
+    """The bundle id a command always travels under: the same after a gateway restart, so
+    the link and the balloon see a resubmission as the same bundle, never a second one."""
+    return hashlib.sha256(f"command/{balloon_id}/{seq}".encode()).hexdigest()[:32]
+
+
+class RefusedBundle(StratolinkError):
+    """A bundle whose content the gateway will not store (wrong balloon, malformed)."""
+
+
+class ThrottledLog:
+    """Warnings about refused input, at most one line per `interval_s` per kind, with a
+    count of what was left out (a hostile peer must not flood the log)."""
+
+    def __init__(self, logger: logging.Logger, interval_s: float = 10.0) -> None:
+        self.logger = logger
+        self.interval_s = interval_s
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def warning(self, kind: str, message: str, now: float) -> None:
+        """Log `message` unless a line of this kind was logged less than interval_s ago."""
+        if now - self._last.get(kind, -math.inf) < self.interval_s:
+            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+            return
+        skipped = self._suppressed.pop(kind, 0)
+        more = f" (and {skipped} more like it since the last line)" if skipped else ""
+        self._last[kind] = now
+        self.logger.warning("gateway: %s%s", message, more)
 
 
 @dataclass
@@ -43,103 +80,167 @@ class ReceiveResult:
 
 
 class GatewayCore:
-    """Stores what balloons send; turns queued, signed commands into bundles for them."""
+    """Stores what balloons send; turns queued, signed commands into bundles for them.
+
+    Identity comes from the link, never from a payload: a bundle's source is the balloon
+    whose pinned certificate authenticated the session it arrived on (the link layer refuses
+    any other source), so rows and command reports are stored for that balloon only. A
+    payload naming another balloon is refused whole, and logged.
+    """
 
     def __init__(
         self, store: MissionStore, node_id: str = GROUND_NODE,
         bundle_factory: Callable[..., Any] | None = None,
+        balloons: Iterable[str] | None = None,
     ) -> None:
         self.store = store
         self.node_id = node_id
         self._bundle_factory = bundle_factory
+        self.balloons = None if balloons is None else frozenset(balloons)
+        self._known: set[str] = set()
+        self.refusals = ThrottledLog(log)
+        if self.balloons:
+            store.ensure_balloons(self.balloons)
+            self._known.update(self.balloons)
 
     # ---- inbound -------------------------------------------------------------------------
 
     def receive(self, bundle: Any, now: float, provider: str | None = None) -> ReceiveResult:
-        """Record a bundle exactly once and apply it (telemetry rows, command acks).
+        """Store a bundle exactly once, with its rows and command reports, in one transaction.
 
-        Malformed payloads are recorded and reported, never raised: one bad bundle must
-        not stop a gateway serving a fleet.
+        Bad content is recorded and reported, never raised: one bad bundle must not stop a
+        gateway serving a fleet, and nothing of a refused bundle's content is stored.
         """
-        if not self.store.record_bundle(bundle, received_at=now, provider=provider):
-            return ReceiveResult(new=False)
-        result = ReceiveResult(new=True)
+        balloon = balloon_of(str(bundle.source))
+        rows: list[dict[str, Any]] = []
+        reports: list[tuple[str, int, str, str]] = []
+        error = None
         try:
+            if not str(bundle.source).startswith("balloon/") or (
+                    self.balloons is not None and balloon not in self.balloons):
+                raise RefusedBundle(f"source {str(bundle.source)[:80]!r} is not a pinned balloon")
             if bundle.kind in TELEMETRY_KINDS:
-                result.telemetry_rows = self._telemetry(bundle)
+                rows = self._telemetry(bundle, balloon)
             elif bundle.kind in ACK_KINDS:
-                result.commands_updated = self._ack(bundle, now)
-        except (StratolinkError, ValueError, TypeError, KeyError, cbor2.CBORDecodeError) as exc:
-            result.error = f"{bundle.kind} bundle {bundle.id}: {exc}"
-            log.warning("gateway: %s", result.error)
-        return result
+                reports = self._reports(bundle, balloon)
+        except (StratolinkError, ValueError, TypeError, KeyError, RecursionError,
+                cbor2.CBORDecodeError) as exc:
+            error = f"{str(bundle.kind)[:32]} bundle {bundle.id} from {balloon[:64]}: {exc}"
+            self.refusals.warning("refused-content", error, now)
+            rows, reports = [], []
+        if rows and balloon not in self._known:
+            self.store.ensure_balloons([balloon], now)  # a pinned, authenticated peer
+            self._known.add(balloon)
+        new, moved, unknown = self.store.ingest(bundle, now, provider, rows, reports)
+        if not new:
+            return ReceiveResult(new=False)
+        if unknown:
+            error = f"{balloon} reported on unknown command(s) {unknown[:10]}"
+            self.refusals.warning("unknown-command", error, now)
+        return ReceiveResult(new=True, telemetry_rows=len(rows), commands_updated=moved,
+                             error=error)
 
-    def _telemetry(self, bundle: Any) -> int:
-        payload = cbor2.loads(bundle.payload)
+    @staticmethod
+    def _payload(bundle: Any) -> Any:
+        return cbor2.loads(bundle.payload)
+
+    def _telemetry(self, bundle: Any, balloon: str) -> list[dict[str, Any]]:
+        payload = self._payload(bundle)
         rows = payload.get("rows", [payload]) if isinstance(payload, dict) else payload
         if not isinstance(rows, list):
             raise ValueError("telemetry payload must be a map or a list of maps")
-        default_id = balloon_of(bundle.source)
+        if len(rows) > MAX_ROWS_PER_BUNDLE:
+            raise ValueError(f"more than {MAX_ROWS_PER_BUNDLE} telemetry rows in one bundle")
         clean = []
         for row in rows:
             if not isinstance(row, dict):
                 raise ValueError("telemetry row is not a map")
-            clean.append({"balloon_id": row.get("balloon_id", default_id), **row})
-        return self.store.insert_telemetry(clean)
+            claimed = row.get("balloon_id", balloon)
+            if claimed != balloon:
+                raise RefusedBundle(f"row for balloon {str(claimed)[:64]!r} on {balloon}'s "
+                                    "link refused")
+            clean.append(validate_telemetry({**row, "balloon_id": balloon}))
+        return clean
 
-    def _ack(self, bundle: Any, now: float) -> list[int]:
-        payload = cbor2.loads(bundle.payload)
-        acks = payload if isinstance(payload, list) else [payload]
-        updated = []
-        for ack in acks:
-            if not isinstance(ack, dict):
-                raise ValueError("command ack is not a map")
-            balloon = str(ack.get("balloon_id") or balloon_of(bundle.source))
-            seq = int(ack["seq"])
-            matches = [c for c in self.store.list_commands(balloon, limit=1000)
-                       if c["seq"] == seq]
-            if not matches:
-                raise NotFoundError(f"ack for unknown command {balloon}#{seq}")
-            command = matches[0]
-            accepted = bool(ack.get("accepted"))
-            reason = str(ack.get("reason") or ("accepted" if accepted else "rejected"))
-            with contextlib.suppress(CommandStateError):
-                if command["state"] == "queued":
-                    self.store.transition_command(command["id"], "sent", now=now)
-                self.store.transition_command(
-                    command["id"], "acknowledged" if accepted else "rejected", now=now,
-                    reason=reason,
-                )
-                updated.append(int(command["id"]))
-        return updated
+    def _reports(self, bundle: Any, balloon: str) -> list[tuple[str, int, str, str]]:
+        payload = self._payload(bundle)
+        items = payload if isinstance(payload, list) else [payload]
+        if len(items) > MAX_REPORTS_PER_BUNDLE:
+            raise ValueError(f"more than {MAX_REPORTS_PER_BUNDLE} command reports")
+        out = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise ValueError("command report is not a map")
+            claimed = item.get("balloon_id")
+            if claimed is not None and claimed != balloon:
+                raise RefusedBundle(f"report for balloon {str(claimed)[:64]!r} on {balloon}'s "
+                                    "link refused")
+            seq = item.get("seq")
+            if seq is None:
+                continue  # a verdict on a command too malformed to name itself
+            if isinstance(seq, bool) or not isinstance(seq, int) or not 0 < seq < 2**63:
+                raise ValueError("command report seq must be a positive integer")
+            state = item.get("state")
+            if state is None:  # reports from before command states
+                state = "accepted" if item.get("accepted") else "rejected"
+            if state not in REPORT_STATES:
+                raise ValueError(f"command report state must be one of {REPORT_STATES}")
+            reason = item.get("reason") or state
+            if not isinstance(reason, str):
+                raise ValueError("command report reason must be text")
+            out.append((balloon, seq, state, reason[:500]))
+        return out
 
     # ---- outbound ------------------------------------------------------------------------
 
     def outbound(self, now: float, limit: int = 100) -> list[Any]:
-        """Bundles for every queued, unexpired command (marked 'sent' as they leave)."""
-        factory = self._bundle_factory
-        priority: Any = 0  # Priority.COMMAND
-        if factory is None:
-            from stratolink.link.bundle import Priority, new_bundle
+        """Bundles for every queued, signed, unexpired command not yet handed to the link.
 
-            factory, priority = new_bundle, Priority.COMMAND
+        Confirm each with `handed_over` once the link holds it durably."""
+        factory = self._bundle_factory
+        if factory is None:
+            from stratolink.link.bundle import Bundle, Priority
+
+            def factory(*, source: str, destination: str, priority: Any, kind: str,
+                        payload: bytes, now: float, lifetime: float, bundle_id: str) -> Any:
+                return Bundle(bundle_id, source, destination, Priority(priority), now,
+                              lifetime, kind, payload)
         self.store.expire_commands(now)
         bundles = []
         for command in reversed(self.store.list_commands(state="queued", limit=limit)):
-            if not command["signed"]:
+            if not command["signed"] or command["bundle_id"]:
                 continue
-            bundle = factory(
+            bundles.append(factory(
                 source=self.node_id,
                 destination=f"balloon/{command['balloon_id']}",
-                priority=priority,
+                priority=0,  # Priority.COMMAND
                 kind="command",
                 payload=bytes(command["signed"]),
                 now=now,
                 lifetime=max(float(command["expires_at"]) - now, 1.0),
-            )
-            self.store.transition_command(command["id"], "sent", now=now, bundle_id=bundle.id)
-            bundles.append(bundle)
+                bundle_id=command_bundle_id(command["balloon_id"], int(command["seq"])),
+            ))
         return bundles
+
+    def handed_over(self, bundle: Any, now: float) -> None:
+        """The link holds a command's bundle: remember it (it is 'sent' once it leaves)."""
+        balloon = balloon_of(str(bundle.destination))
+        for command in self.store.list_commands(balloon, state="queued", limit=1000):
+            if command_bundle_id(balloon, int(command["seq"])) == bundle.id:
+                self.store.claim_for_link(int(command["id"]), bundle.id, now)
+                return
+
+    def departures(self, departed: Callable[[list[str]], set[str]], now: float) -> int:
+        """Mark 'sent' every handed-over command whose bundle has left the ground."""
+        waiting = self.store.commands_on_link()
+        gone = departed([str(c["bundle_id"]) for c in waiting]) if waiting else set()
+        moved = 0
+        for command in waiting:
+            if command["bundle_id"] in gone:
+                with contextlib.suppress(CommandStateError):
+                    self.store.transition_command(int(command["id"]), "sent", now=now)
+                    moved += 1
+        return moved
 
     # ---- links ---------------------------------------------------------------------------
 
@@ -150,6 +251,12 @@ class GatewayCore:
         """Record a provider path going up or down (and its round-trip time)."""
         self.store.record_link_event(provider, "up" if up else "down", now,
                                      balloon_id=balloon_id, rtt=rtt, rate=rate)
+
+    def sessions_reset(self, now: float) -> None:
+        """At start: sessions a previous gateway run left 'up' are gone; record them down."""
+        for event in self.store.link_status():
+            if event["state"] == "up" and event["balloon_id"] is not None:
+                self.link_event(event["provider"], False, now, balloon_id=event["balloon_id"])
 
 
 @dataclass(frozen=True)
@@ -184,14 +291,21 @@ class GatewayService:
     """Moves bundles between a transport and the store; `step` is one pass, `run` loops."""
 
     def __init__(self, core: GatewayCore, transport: BundleTransport,
-                 on_change: Callable[[], None] | None = None) -> None:
+                 on_change: Callable[[], None] | None = None, name: str = "gateway") -> None:
         self.core = core
         self.transport = transport
         self.on_change = on_change
+        self.name = name
+        self._started_at: float | None = None
+        self._next_heartbeat = -math.inf
 
     def step(self, now: float) -> int:
-        """Apply arrivals and link changes, then send queued commands; returns work done."""
+        """Apply arrivals and link changes, send queued commands, note which left; returns
+        the work done."""
         work = 0
+        if self._started_at is None:
+            self._started_at = now
+            self.core.sessions_reset(now)
         for change in self.transport.take_link_changes(now):
             when = now if change.time is None else change.time
             self.core.link_event(change.provider, change.up, when, balloon_id=change.balloon_id,
@@ -204,7 +318,16 @@ class GatewayService:
                 confirm(bundle.id)  # stored in the mission store: the link may forget it
         for bundle in self.core.outbound(now):
             self.transport.submit(bundle, now)
+            self.core.handed_over(bundle, now)
             work += 1
+        departed = getattr(self.transport, "departed", None)
+        if departed is not None:
+            work += self.core.departures(departed, now)
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + HEARTBEAT_S
+            balloons = sorted(self.core.balloons or ())
+            self.core.store.gateway_heartbeat(self.name, now, self._started_at,
+                                              {"balloons": balloons})
         if work and self.on_change is not None:
             self.on_change()
         return work

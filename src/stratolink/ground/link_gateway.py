@@ -61,6 +61,10 @@ class LinkNodeTransport:
         """Hand a bundle to the link (durable once this returns)."""
         self.node.submit(bundle, now)
 
+    def departed(self, bundle_ids: list[str]) -> set[str]:
+        """Which of these bundles have left the ground on a link."""
+        return self.node.store.departed(bundle_ids)
+
 
 def open_ground_node(keys_dir: Path, state_dir: Path, paths: list[PathConfig],
                      settings: LinkSettings | None = None) -> LinkNode:
@@ -107,9 +111,10 @@ def attach_gateway(app: Any, store: MissionStore, *, host: str, port: int,
     keys = Path(keys_dir or "stratolink-keys")
     node = open_ground_node(keys, state_dir, [PathConfig("internet", (host, port))])
     notify = getattr(app.state, "notify_change", None)
-    service = GatewayService(GatewayCore(store), LinkNodeTransport(node), on_change=notify)
     balloon_ids = [peer.split("/", 1)[1] for peer in node.peer_certificates
                    if peer.startswith("balloon/")]  # every balloon the gateway pins
+    service = GatewayService(GatewayCore(store, balloons=balloon_ids), LinkNodeTransport(node),
+                             on_change=notify, name=f"udp:{host}:{port}")
 
     def on_wake(now: float) -> None:
         if uplink is not None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from stratolink.link import contract
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
@@ -51,33 +53,46 @@ class TelemetryBatch(Strict):
     rows: Annotated[list[TelemetryRow], Field(min_length=1, max_length=100_000)]
 
 
-class CommandAction(Strict):
-    """What the balloon should do: change altitude, hold, go to an altitude, ping, or cut down."""
+def _action_model(action: contract.Action) -> type[BaseModel]:
+    """A request model for one action of the command contract (units and limits in it)."""
+    fields: dict[str, Any] = {"type": (Literal[action.name], ...)}  # type: ignore[valid-type]
+    for parameter in action.parameters:
+        described = f"{parameter.description} ({parameter.unit})" if parameter.unit \
+            else parameter.description
+        kind: Any
+        if parameter.choices:
+            kind = Literal[parameter.choices]  # type: ignore[valid-type]
+        else:
+            kind = Annotated[float, Field(allow_inf_nan=False, ge=parameter.minimum,
+                                          le=parameter.maximum, description=described or None)]
+        fields[parameter.name] = (kind, ...) if parameter.required else (kind | None, None)
+    name = "".join(part.title() for part in action.name.split("-")) + "Action"
+    model: type[BaseModel] = create_model(name, __base__=Strict, __doc__=action.meaning,
+                                          **fields)
+    return model
 
-    type: Literal["ascend", "descend", "stay", "target_altitude", "ping", "cutdown"]
-    altitude: Annotated[float, Field(allow_inf_nan=False, ge=0, le=50_000)] | None = None
 
-    @model_validator(mode="after")
-    def _altitude_only_for_targets(self) -> CommandAction:
-        if self.type == "target_altitude" and self.altitude is None:
-            raise ValueError("target_altitude needs an 'altitude' in metres")
-        if self.type != "target_altitude" and self.altitude is not None:
-            raise ValueError(f"'{self.type}' takes no altitude")
-        return self
+ACTION_MODELS = tuple(_action_model(a) for a in contract.ACTIONS.values())
+CommandAction = Annotated[Union[ACTION_MODELS], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
 
 
 class CommandRequest(Strict):
     """Queue a command for a balloon; it is signed with the logged-in operator's key."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "balloon_id": "SL-1", "action": {"type": "target-altitude", "altitude_m": 18000},
+        "lifetime_s": 3600}]})
+
     balloon_id: Ident
     action: CommandAction
-    lifetime_s: Annotated[float, Field(allow_inf_nan=False, gt=0, le=7 * 86400)] = 3600.0
+    lifetime_s: Annotated[float, Field(allow_inf_nan=False, gt=0,
+                                       le=contract.MAX_COMMAND_LIFETIME_S)] = \
+        contract.DEFAULT_COMMAND_LIFETIME_S
 
 
-class CommandStateChange(Strict):
-    """Report a command's progress (from a gateway or tool)."""
+class CommandCancel(Strict):
+    """Withdraw a command that has not reached the balloon (it becomes 'expired')."""
 
-    state: Literal["sent", "acknowledged", "rejected", "expired"]
     reason: Annotated[str, Field(max_length=500)] | None = None
 
 

@@ -78,7 +78,8 @@ commands = Table(
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
     Column("sent_at", Float),
-    Column("acknowledged_at", Float),
+    Column("accepted_at", Float),
+    Column("done_at", Float),
     Column("rejected_at", Float),
     Column("expired_at", Float),
     Column("updated_at", Float, nullable=False),
@@ -123,6 +124,7 @@ operators = Table(
     Column("public_key", LargeBinary, nullable=False),
     Column("encrypted_private_key", LargeBinary, nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("role", String(32), nullable=False, server_default="operator"),
 )
 
 sessions = Table(
@@ -132,4 +134,27 @@ sessions = Table(
     Column("username", String(64), ForeignKey("operators.username"), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
+    # The operator's signing key, encrypted under a key derived from the session token: any
+    # API process on this store can use it for the bearer of the token, and nobody else.
+    Column("wrapped_key", LargeBinary),
+)
+
+# Consecutive failed log-ins per name (known or not): the back-off that slows guessing.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", Float, nullable=False),
+    Column("locked_until", Float, nullable=False),
+)
+
+# Gateways serving balloons' links, with a heartbeat: the page warns when none is alive.
+gateways = Table(
+    "gateways",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+    Column("info", JSON, nullable=False),
 )

@@ -40,12 +40,15 @@ from stratolink.ground.schema import (
     balloons,
     bundles,
     commands,
+    gateways,
     link_events,
+    login_failures,
     operators,
     predictions,
     sessions,
     telemetry,
 )
+from stratolink.link.contract import COMMAND_STATES, ROLES
 
 TELEMETRY_FIELDS = (
     "balloon_id",
@@ -61,25 +64,29 @@ TELEMETRY_FIELDS = (
 )
 OPTIONAL_TELEMETRY = ("battery", "pressure", "speed", "vertical_speed", "temperature")
 
-COMMAND_STATES = ("queued", "sent", "acknowledged", "rejected", "expired")
+# Where a command may go from each state. The balloon's word (accepted, rejected, done) wins
+# over the ground's own guess (expired), and reports that arrive out of order never move a
+# command back.
 COMMAND_TRANSITIONS: dict[str, frozenset[str]] = {
-    "queued": frozenset({"sent", "rejected", "expired"}),
-    "sent": frozenset({"acknowledged", "rejected", "expired"}),
-    "acknowledged": frozenset(),
+    "queued": frozenset({"sent", "accepted", "rejected", "done", "expired"}),
+    "sent": frozenset({"accepted", "rejected", "done", "expired"}),
+    "expired": frozenset({"accepted", "rejected", "done"}),
+    "accepted": frozenset({"done"}),
     "rejected": frozenset(),
-    "expired": frozenset(),
+    "done": frozenset(),
 }
 _STATE_TIME_COLUMN = {
     "sent": "sent_at",
-    "acknowledged": "acknowledged_at",
+    "accepted": "accepted_at",
     "rejected": "rejected_at",
+    "done": "done_at",
     "expired": "expired_at",
 }
 LINK_STATES = ("up", "down")
 
 
 class CommandStateError(StratolinkError):
-    """A command state change that the state machine forbids (e.g. acknowledged -> queued)."""
+    """A command state change that the state machine forbids (e.g. accepted -> queued)."""
 
 
 class NotFoundError(StratolinkError):
@@ -489,39 +496,125 @@ class MissionStore:
         self, command_id: int, new_state: str, *, now: float, reason: str | None = None,
         bundle_id: str | None = None,
     ) -> dict[str, Any]:
-        """Move a command along queued -> sent -> acknowledged/rejected/expired (atomic CAS).
+        """Move a command along its states (atomic compare-and-set; see COMMAND_TRANSITIONS).
 
-        Repeating the current state is a no-op (duplicate acks are normal on a DTN link).
+        Repeating the current state is a no-op (duplicate reports are normal on a DTN link).
         """
         if new_state not in COMMAND_STATES:
             raise InvalidParameterError(
                 f"unknown command state {new_state!r}; one of {', '.join(COMMAND_STATES)}"
             )
         for _attempt in range(5):
-            current = self.get_command(command_id)
-            old = current["state"]
-            if old == new_state:
-                return current
-            if new_state not in COMMAND_TRANSITIONS[old]:
-                raise CommandStateError(
-                    f"command {command_id} cannot go from {old!r} to {new_state!r}"
-                )
-            values: dict[str, Any] = {"state": new_state, "updated_at": now}
-            if new_state in _STATE_TIME_COLUMN:
-                values[_STATE_TIME_COLUMN[new_state]] = now
-            if reason is not None:
-                values["reason"] = reason
-            if bundle_id is not None:
-                values["bundle_id"] = bundle_id
             with self.engine.begin() as conn:
-                changed = conn.execute(
-                    update(commands)
-                    .where(commands.c.id == command_id, commands.c.state == old)
-                    .values(**values)
-                ).rowcount
-            if changed:
+                current = conn.execute(
+                    select(commands).where(commands.c.id == command_id)).mappings().first()
+                if current is None:
+                    raise NotFoundError(f"no command {command_id}")
+                changed = self._transition(conn, dict(current), new_state, now=now,
+                                           reason=reason, bundle_id=bundle_id)
+            if changed is not None:
                 return self.get_command(command_id)
         raise CommandStateError(f"command {command_id} is changing concurrently; try again")
+
+    @staticmethod
+    def _transition(conn: Connection, current: Mapping[str, Any], new_state: str, *,
+                    now: float, reason: str | None = None,
+                    bundle_id: str | None = None) -> bool | None:
+        """One CAS step inside `conn`: True if moved, False if already there, None on a race;
+        CommandStateError if the state machine forbids the move."""
+        old = current["state"]
+        if old == new_state:
+            return False
+        if new_state not in COMMAND_TRANSITIONS[old]:
+            raise CommandStateError(
+                f"command {current['id']} cannot go from {old!r} to {new_state!r}"
+            )
+        values: dict[str, Any] = {"state": new_state, "updated_at": now,
+                                  _STATE_TIME_COLUMN[new_state]: now}
+        if new_state == "done" and current.get("accepted_at") is None:
+            values["accepted_at"] = now  # a 'done' that overtook its 'accepted'
+        if reason is not None:
+            values["reason"] = reason[:500]
+        if bundle_id is not None:
+            values["bundle_id"] = bundle_id
+        moved = conn.execute(
+            update(commands)
+            .where(commands.c.id == current["id"], commands.c.state == old)
+            .values(**values)
+        ).rowcount
+        return True if moved else None
+
+    def command_by_seq(self, balloon_id: str, seq: int) -> dict[str, Any] | None:
+        """The command a balloon's report names by its sequence number (or None)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(commands).where(
+                commands.c.balloon_id == balloon_id, commands.c.seq == seq)).mappings().first()
+        return None if row is None else dict(row)
+
+    def claim_for_link(self, command_id: int, bundle_id: str, now: float) -> bool:
+        """Record that a queued command was handed to the link as `bundle_id` (once only)."""
+        with self.engine.begin() as conn:
+            return bool(conn.execute(
+                update(commands).where(commands.c.id == command_id,
+                                       commands.c.state == "queued",
+                                       commands.c.bundle_id.is_(None))
+                .values(bundle_id=bundle_id, updated_at=now)
+            ).rowcount)
+
+    def commands_on_link(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Queued commands already handed to the link (waiting to leave the ground)."""
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(
+                select(commands).where(commands.c.state == "queued",
+                                       commands.c.bundle_id.is_not(None))
+                .order_by(commands.c.id).limit(limit)).mappings()]
+
+    def ingest(
+        self, bundle: Any, received_at: float, provider: str | None,
+        rows: Sequence[Mapping[str, Any]] = (),
+        reports: Sequence[tuple[str, int, str, str]] = (),
+    ) -> tuple[bool, list[int], list[int]]:
+        """Store an arriving bundle and everything it carries in ONE transaction.
+
+        `rows` are validated telemetry rows, `reports` the balloon's command reports as
+        (balloon_id, seq, state, reason). Either all of it is stored or none of it, so a
+        crash can never keep the bundle's "received" mark while losing its rows (a
+        redelivered bundle would then look old). Returns (new, ids of commands moved, seqs
+        of reports naming no command); (False, [], []) for a bundle stored before.
+        """
+        row = {
+            "id": str(bundle.id), "source": str(bundle.source),
+            "destination": str(bundle.destination), "priority": int(bundle.priority),
+            "created": float(bundle.created), "lifetime": float(bundle.lifetime),
+            "kind": str(bundle.kind), "payload": bytes(bundle.payload),
+            "received_at": float(received_at), "provider": provider,
+        }
+        moved: list[int] = []
+        unknown: list[int] = []
+        with self.engine.begin() as conn:
+            insert = self._insert_ignore(bundles).values(**row)
+            if conn.dialect.insert_returning:
+                new = conn.execute(insert.returning(bundles.c.id)).first() is not None
+            else:
+                new = bool(conn.execute(insert).rowcount == 1)
+            if not new:
+                return False, [], []
+            if rows:
+                conn.execute(telemetry.insert(), [dict(r) for r in rows])
+            for balloon_id, seq, state, reason in reports:
+                current = conn.execute(select(commands).where(
+                    commands.c.balloon_id == balloon_id, commands.c.seq == seq)
+                ).mappings().first()
+                if current is None:
+                    unknown.append(seq)
+                    continue
+                try:
+                    if self._transition(conn, dict(current), state, now=received_at,
+                                        reason=reason):
+                        moved.append(int(current["id"]))
+                except CommandStateError:
+                    continue  # an older report arriving late: the newer state stands
+        return True, moved, unknown
 
     def list_commands(
         self, balloon_id: str | None = None, state: str | None = None, limit: int = 200,
@@ -658,22 +751,24 @@ class MissionStore:
 
     def add_operator(
         self, username: str, password_hash: str, public_key: bytes,
-        encrypted_private_key: bytes, now: float,
+        encrypted_private_key: bytes, now: float, role: str = "operator",
     ) -> None:
-        """Register an operator (username must be new)."""
+        """Register an operator (username must be new) with a role (see contract.ROLES)."""
         if not username or len(username) > 64:
             raise InvalidParameterError("username must be 1..64 characters")
+        if role not in ROLES:
+            raise InvalidParameterError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
         try:
             with self.engine.begin() as conn:
                 conn.execute(operators.insert().values(
                     username=username, password_hash=password_hash, public_key=public_key,
-                    encrypted_private_key=encrypted_private_key, created_at=now,
+                    encrypted_private_key=encrypted_private_key, created_at=now, role=role,
                 ))
         except IntegrityError as exc:
             raise InvalidParameterError(f"operator {username!r} already exists") from exc
 
     def get_operator(self, username: str) -> dict[str, Any] | None:
-        """An operator's stored credentials, or None."""
+        """An operator's stored credentials and role, or None."""
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(operators).where(operators.c.username == username)
@@ -681,36 +776,100 @@ class MissionStore:
         return None if row is None else dict(row)
 
     def list_operators(self) -> list[dict[str, Any]]:
-        """Usernames and public keys of every operator."""
+        """Usernames, roles and public keys of every operator."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(operators.c.username, operators.c.public_key, operators.c.created_at)
+                select(operators.c.username, operators.c.role, operators.c.public_key,
+                       operators.c.created_at).order_by(operators.c.username)
             ).mappings().all()
         return [dict(r) for r in rows]
 
-    def add_session(self, token_hash: str, username: str, now: float, lifetime: float) -> None:
-        """Remember a login session by the hash of its token."""
+    def add_session(self, token_hash: str, username: str, now: float, lifetime: float,
+                    wrapped_key: bytes | None = None) -> None:
+        """Remember a login session by the hash of its token (with its sealed signing key)."""
         with self.engine.begin() as conn:
             conn.execute(sessions.delete().where(sessions.c.expires_at < now))
             conn.execute(sessions.insert().values(
                 token_hash=token_hash, username=username, created_at=now,
-                expires_at=now + lifetime,
+                expires_at=now + lifetime, wrapped_key=wrapped_key,
             ))
+
+    def session(self, token_hash: str, now: float) -> dict[str, Any] | None:
+        """A live session: username, role, expiry and sealed key; None if unknown/expired."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(sessions.c.username, sessions.c.expires_at, sessions.c.wrapped_key,
+                       operators.c.role)
+                .join(operators, operators.c.username == sessions.c.username)
+                .where(sessions.c.token_hash == token_hash, sessions.c.expires_at > now)
+            ).mappings().first()
+        return None if row is None else dict(row)
 
     def session_user(self, token_hash: str, now: float) -> str | None:
         """The username of a live session, or None if unknown or expired."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(sessions.c.username).where(
-                    sessions.c.token_hash == token_hash, sessions.c.expires_at > now
-                )
-            ).first()
-        return None if row is None else str(row[0])
+        found = self.session(token_hash, now)
+        return None if found is None else str(found["username"])
 
     def drop_session(self, token_hash: str) -> None:
         """End a session (logout)."""
         with self.engine.begin() as conn:
             conn.execute(sessions.delete().where(sessions.c.token_hash == token_hash))
+
+    # ---- log-in back-off -----------------------------------------------------------------
+
+    def login_locked_until(self, username: str) -> float:
+        """Until when log-ins as `username` are refused (0 if not locked)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(login_failures.c.locked_until).where(
+                login_failures.c.username == username)).scalar()
+        return float(value or 0.0)
+
+    def record_login_failure(self, username: str, now: float, free_failures: int,
+                             max_lock_s: float) -> float:
+        """Count a failed log-in; after `free_failures` in a row each further one locks the
+        name for twice as long as the last (capped at `max_lock_s`). Returns locked_until."""
+        with self.engine.begin() as conn:
+            # Forget names that have been quiet for a day, so guessing names cannot fill it.
+            conn.execute(login_failures.delete().where(
+                login_failures.c.last_failure_at < now - 86400.0,
+                login_failures.c.locked_until < now))
+            found = conn.execute(select(login_failures.c.failures).where(
+                login_failures.c.username == username)).scalar()
+            failures = int(found or 0) + 1
+            excess = failures - free_failures
+            locked_until = now + min(2.0 ** (excess - 1), max_lock_s) if excess > 0 else 0.0
+            values = {"failures": failures, "last_failure_at": now,
+                      "locked_until": locked_until}
+            if found is None:
+                conn.execute(self._insert_ignore(login_failures).values(
+                    username=username, **values))
+            else:
+                conn.execute(update(login_failures).where(
+                    login_failures.c.username == username).values(**values))
+        return locked_until
+
+    def clear_login_failures(self, username: str) -> None:
+        """A successful log-in resets the count."""
+        with self.engine.begin() as conn:
+            conn.execute(login_failures.delete().where(login_failures.c.username == username))
+
+    # ---- gateways ------------------------------------------------------------------------
+
+    def gateway_heartbeat(self, name: str, now: float, started_at: float,
+                          info: Mapping[str, Any]) -> None:
+        """A gateway says it is alive (and what it serves)."""
+        with self.engine.begin() as conn:
+            changed = conn.execute(update(gateways).where(gateways.c.name == name).values(
+                heartbeat_at=now, started_at=started_at, info=dict(info))).rowcount
+            if not changed:
+                conn.execute(self._insert_ignore(gateways).values(
+                    name=name, started_at=started_at, heartbeat_at=now, info=dict(info)))
+
+    def list_gateways(self) -> list[dict[str, Any]]:
+        """Every gateway that has reported, with its last heartbeat."""
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(
+                select(gateways).order_by(gateways.c.name)).mappings()]
 
 
 def _inserted_id(result: Any) -> int:

@@ -193,3 +193,23 @@ class KeyRing:
         except ValueError as exc:
             raise KeyFileError(f"cannot read certificate {cert_path}: {exc}") from exc
         return identity
+
+    def import_operator_public_key(self, name: str, raw: bytes) -> Path:
+        """Write an operator's raw Ed25519 public key as NAME.operator.pub, the file a balloon
+        trusts (an operator created on the ground exports this way). The same key again is a
+        no-op; a different key under an existing name is refused."""
+        _, public_path = self._paths(name, "operator")
+        try:
+            key = Ed25519PublicKey.from_public_bytes(bytes(raw))
+        except ValueError as exc:
+            raise KeyFileError(f"operator {name!r}: not an Ed25519 public key") from exc
+        pem = key.public_bytes(serialization.Encoding.PEM,
+                               serialization.PublicFormat.SubjectPublicKeyInfo)
+        if public_path.exists():
+            if public_path.read_bytes() == pem:
+                return public_path
+            raise InvalidParameterError(f"{public_path} holds another key; refusing to "
+                                        "overwrite it")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        public_path.write_bytes(pem)
+        return public_path

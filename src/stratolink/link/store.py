@@ -297,3 +297,19 @@ class BundleStore:
                                  .fetchone()[0]),
                 "dropped": int(one("SELECT COUNT(*) FROM dropped").fetchone()[0]),
             }
+
+    def departed(self, bundle_ids: Iterable[str]) -> set[str]:
+        """Which of these outbound bundles have left this node: sent on a path at least
+        once, or already acknowledged by the next hop (and so forgotten here)."""
+        ids = list(bundle_ids)
+        if not ids:
+            return set()
+        waiting: set[str] = set()
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                waiting.update(r[0] for r in self._db.execute(
+                    f"SELECT id FROM outbound WHERE sent_at IS NULL AND id IN ({marks})",
+                    chunk))
+        return set(ids) - waiting

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
     Ed25519PublicKey,
 )
 
@@ -42,17 +41,16 @@ from stratolink.geo import distance_m
 from stratolink.ground.gateway import GatewayCore, GatewayService
 from stratolink.ground.link_gateway import LinkNodeTransport
 from stratolink.ground.schema import bundles as bundles_table
-from stratolink.ground.signing import sign_command
 from stratolink.ground.store import MissionStore
 from stratolink.ground.uplink import descriptor_bundle
 from stratolink.link.bundle import Bundle
 from stratolink.link.emulator import LinkProfile
 from stratolink.link.fragment import fragment_ids
-from stratolink.link.keys import KeyRing
 from stratolink.link.paths import LinkSettings, PathConfig
 from stratolink.link.simnet import LinkPair, SimNetwork
 from stratolink.navigation.vehicle import VehicleModel
 from stratolink.sim.coverage import CoverageModel, Provider, default_providers
+from stratolink.sim.operators import ApiOperator, enrol_operator
 from stratolink.winds.base import WindField
 from stratolink.winds.forecast import ForecastWindField
 
@@ -96,10 +94,11 @@ def default_commands() -> tuple[ScheduledCommand, ...]:
     """The demo operator's commands: an altitude hold, a controller swap, and at 30 h a new
     station 400 km east, out at sea beyond the air-to-ground cells, to reach and hold."""
     return (
-        ScheduledCommand(10 * 3600.0, {"type": "hold-altitude", "altitude_m": 17500.0,
-                                       "duration_s": 3600.0}),
-        ScheduledCommand(30 * 3600.0, {"type": "set-target", "lat": -44.0, "lon": 176.2}),
-        ScheduledCommand(40 * 3600.0, {"type": "set-controller", "name": "planner"}),
+        ScheduledCommand(10 * 3600.0, {"type": "target-altitude", "altitude_m": 17500.0,
+                                       "hold_s": 3600.0}),
+        ScheduledCommand(30 * 3600.0, {"type": "station", "lat_deg": -44.0, "lon_deg": 176.2,
+                                       "radius_m": 50_000.0}),
+        ScheduledCommand(40 * 3600.0, {"type": "set-controller", "controller": "planner"}),
     )
 
 
@@ -248,17 +247,6 @@ def provider_paths(providers: tuple[Provider, ...],
             for p, address in zip(providers, addresses, strict=True)]
 
 
-def queue_signed_command(store: MissionStore, key: Ed25519PrivateKey, balloon_id: str,
-                         command: ScheduledCommand, now: float) -> dict[str, Any]:
-    """Queue an operator's command in the mission store, signed with the operator's key."""
-
-    def signer(seq: int, issued: float, expires: float) -> bytes:
-        return sign_command(key, OPERATOR, balloon_id, seq, command.action, issued, expires)
-
-    return store.queue_command(balloon_id, OPERATOR, command.action, now=now,
-                               lifetime=command.lifetime_s, sign=signer)
-
-
 def forecast_bundle(world: MissionWorld, balloon_id: str, now: float, seed: int,
                     lifetime: float) -> Bundle:
     """A forecast issued now, addressed to the balloon at navigation priority."""
@@ -329,15 +317,15 @@ def run_mission(
     crash_times = [s for s, _ in _spans(fault_rng, cfg.faults.crashes, t0 + 60.0,
                                         cfg.duration_s - 120.0, (0.0, 0.0))]
 
-    # Keys: the link's TLS identities (made by LinkPair) and the operator's signing key.
-    ring = KeyRing(out_dir / "keys")
-    ring.generate(OPERATOR, "operator")
-    operator_key = ring.operator_private_key(OPERATOR)
-
-    # Ground: mission store and gateway over the ground's link node.
+    # Ground: mission store and gateway over the ground's link node; the flight director is
+    # enrolled on the ground (public key exported for the balloon) and commands via the API.
     store_url = f"sqlite:///{out_dir / 'mission.db'}"
     store = MissionStore(store_url)
     store.ensure_balloons([cfg.balloon_id], now=t0)
+    clock_now = [t0]
+    password, operator_public = enrol_operator(store, out_dir / "keys", OPERATOR,
+                                               "flight-director", t0)
+    console = ApiOperator(store, OPERATOR, password, lambda: clock_now[0])
 
     # Links: one emulated path per provider; packets pass only with service and no fault.
     addresses = [(f"10.80.{i}.1", 4433) for i in range(len(cfg.providers))]
@@ -366,7 +354,7 @@ def run_mission(
     balloon = SuperpressureBalloon(SuperpressureParams())
     vehicle = VehicleModel.from_params(balloon.params)
 
-    agent = build_agent(cfg, out_dir, world, vehicle, ring.operator_public_key(OPERATOR))
+    agent = build_agent(cfg, out_dir, world, vehicle, operator_public)
     state = balloon.initial_state(t0, cfg.launch_lat_deg, cfg.launch_lon_deg,
                                   cfg.float_altitude_m)
     acct = _Accounting()
@@ -474,11 +462,13 @@ def run_mission(
             net.ground.submit(fb, now)
             acct.bundle(fb)
             next_forecast += cfg.forecast_interval_s
+        clock_now[0] = now
         while pending_commands and t0 + pending_commands[0].at_s <= now:
-            queue_signed_command(store, operator_key, cfg.balloon_id, pending_commands.pop(0),
-                                 now)
+            command = pending_commands.pop(0)
+            console.send(cfg.balloon_id, command.action, command.lifetime_s)
         for b in gateway.core.outbound(now):
             transport.submit(b, now)
+            gateway.core.handed_over(b, now)
             acct.bundle(b)
         gateway.step(now)
         # Network until the next step, physics over the step.
@@ -497,6 +487,7 @@ def run_mission(
             up_spans[n].append((since - t0, end - t0))
     result = _reconcile(cfg, out_dir, store, net, acct, agent, end)
     commands = store.list_commands(cfg.balloon_id, limit=1000)
+    console.close()
     store.close()
     agent.verifier.close()
     paths = net.paths

@@ -63,10 +63,16 @@ def run_realtime(config: MissionConfig, out_dir: Path, seconds: float) -> dict[s
     ring = KeyRing(out_dir / "link" / "keys")
     ring.generate(config.balloon_id, "balloon")
     ring.generate("ground", "ground")
-    KeyRing(out_dir / "keys").generate(OPERATOR, "operator")
+    from stratolink.ground.store import MissionStore
+    from stratolink.sim.operators import enrol_operator
+
+    with MissionStore(f"sqlite:///{out_dir / 'mission.db'}") as store:
+        store.ensure_balloons([config.balloon_id], now=time.time())
+        password, _ = enrol_operator(store, out_dir / "keys", OPERATOR, "flight-director",
+                                     time.time())
     start = time.time() + 2.0  # both children are up by then
     setup = {"config": config, "ports": _free_ports(len(config.providers)), "start": start,
-             "seconds": seconds}
+             "seconds": seconds, "password": password}
     (out_dir / "realtime.pkl").write_bytes(pickle.dumps(setup))
     children = [subprocess.Popen([sys.executable, "-m", "stratolink.sim.realtime", role,
                                   str(out_dir)]) for role in ("ground", "balloon")]
@@ -114,26 +120,30 @@ def _setup(out_dir: Path) -> tuple[MissionConfig, list[int], float, float]:
     return setup["config"], setup["ports"], setup["start"], setup["seconds"]
 
 
+def _password(out_dir: Path) -> str:
+    return str(pickle.loads((out_dir / "realtime.pkl").read_bytes())["password"])
+
+
 async def _ground(out_dir: Path) -> None:
     from stratolink.ground.gateway import GatewayCore, GatewayService
     from stratolink.ground.link_gateway import LinkNodeTransport
     from stratolink.ground.store import MissionStore
-    from stratolink.link.keys import KeyRing
     from stratolink.link.runner import UdpLinkRunner
-    from stratolink.sim.mission import MissionWorld, forecast_bundle, queue_signed_command
+    from stratolink.sim.mission import MissionWorld, forecast_bundle
+    from stratolink.sim.operators import ApiOperator
 
     config, ports, start, seconds = _setup(out_dir)
     node = _link_pair(out_dir, config, ports).ground()
     store = MissionStore(f"sqlite:///{out_dir / 'mission.db'}")
-    store.ensure_balloons([config.balloon_id], now=time.time())
-    key = KeyRing(out_dir / "keys").operator_private_key(OPERATOR)
     world = MissionWorld(config)
     offset = config.launch_time_s - start
 
     def clock() -> float:
         return time.time() + offset
 
-    service = GatewayService(GatewayCore(store), LinkNodeTransport(node))
+    console = ApiOperator(store, OPERATOR, _password(out_dir), clock)
+    service = GatewayService(GatewayCore(store, balloons=[config.balloon_id]),
+                             LinkNodeTransport(node))
     runner = UdpLinkRunner(node, clock=clock, on_wake=service.step)
     await runner.start()
     commands = sorted(config.commands, key=lambda c: c.at_s)
@@ -141,7 +151,8 @@ async def _ground(out_dir: Path) -> None:
     while time.time() < start + seconds + 5.0:
         elapsed = clock() - config.launch_time_s
         while commands and commands[0].at_s <= elapsed:
-            queue_signed_command(store, key, config.balloon_id, commands.pop(0), clock())
+            command = commands.pop(0)
+            console.send(config.balloon_id, command.action, command.lifetime_s)
         if elapsed >= next_forecast:
             seed += 1
             now = clock()
@@ -152,6 +163,7 @@ async def _ground(out_dir: Path) -> None:
         await asyncio.sleep(0.2)
     service.step(clock())
     await runner.stop()
+    console.close()
     store.close()
 
 

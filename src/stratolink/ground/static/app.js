@@ -496,72 +496,6 @@ function renderBalloonSelect() {
   if (current && S.order.includes(current)) sel.value = current;
 }
 
-function describeAction(a) {
-  return a.type === "target_altitude" ? `target ${(a.altitude / 1000).toFixed(2)} km` : a.type.replace("_", " ");
-}
-
-function renderCommands(flashId) {
-  const body = $("commands").querySelector("tbody");
-  const rows = [...S.commands.values()].sort((a, b) => b.id - a.id).slice(0, 100);
-  body.innerHTML = rows.map((c) =>
-    `<tr data-command-id="${c.id}" data-state="${c.state}" class="${c.id === flashId ? "flash" : ""}" title="${escapeHtml(c.reason || "")}">` +
-    `<td>${c.seq}</td><td>${escapeHtml(c.balloon_id)}</td><td>${escapeHtml(describeAction(c.action))}</td>` +
-    `<td>${escapeHtml(c.operator)}</td><td><span class="state ${c.state}">${c.state}</span></td>` +
-    `<td>${new Date(c.updated_at * 1000).toISOString().slice(11, 19)}</td></tr>`).join("");
-}
-
-function escapeHtml(s) {
-  return String(s).replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]);
-}
-
-function renderAuth() {
-  const logged = Boolean(S.token);
-  $("login-form").hidden = logged;
-  $("operator-box").hidden = !logged;
-  $("operator-name").textContent = logged ? `operator: ${S.user}` : "";
-  $("cmd-send").disabled = !logged;
-  $("predict-btn").disabled = !logged;
-  $("cmd-hint").textContent = logged ? "signed with your Ed25519 key" : "log in to send";
-}
-
-function setupForms() {
-  $("login-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    try {
-      const reply = await api("/api/auth/login", { method: "POST", body: { username: $("login-user").value, password: $("login-pass").value } });
-      S.token = reply.token; S.user = reply.username;
-      sessionStorage.setItem("stratolink.token", S.token); sessionStorage.setItem("stratolink.user", S.user);
-      $("cmd-error").textContent = "";
-    } catch (err) { $("cmd-error").textContent = `login: ${err.message}`; }
-    renderAuth();
-  });
-  $("logout-btn").addEventListener("click", async () => {
-    try { await api("/api/auth/logout", { method: "POST" }); } catch (e) { /* already gone */ }
-    S.token = null; sessionStorage.removeItem("stratolink.token"); renderAuth();
-  });
-  $("predict-btn").addEventListener("click", async () => {
-    if (!S.selected) return;
-    try {
-      await api(`/api/balloons/${encodeURIComponent(S.selected)}/predict?hours=24&members=200`, { method: "POST" });
-      await loadBalloon(S.selected);
-      $("cmd-error").textContent = "";
-    } catch (err) { $("cmd-error").textContent = `predict: ${err.message}`; }
-  });
-  $("cmd-type").addEventListener("change", () => { $("cmd-alt").disabled = $("cmd-type").value !== "target_altitude"; });
-  $("command-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const type = $("cmd-type").value;
-    const action = type === "target_altitude" ? { type, altitude: Number($("cmd-alt").value) } : { type };
-    try {
-      const c = await api("/api/commands", { method: "POST", body: { balloon_id: $("cmd-balloon").value, action, lifetime_s: Number($("cmd-life").value) } });
-      S.commands.set(c.id, c); renderCommands(c.id); $("cmd-error").textContent = "";
-    } catch (err) {
-      $("cmd-error").textContent = err.message;
-      if (/log in/.test(err.message)) { S.token = null; sessionStorage.removeItem("stratolink.token"); renderAuth(); }
-    }
-  });
-}
-
 // ---------------------------------------------------------------- frame loop
 function resizeCanvases() {
   for (const c of document.querySelectorAll("canvas")) {
@@ -583,7 +517,7 @@ function tickClock() {
 
 async function main() {
   setupMapInput(); setupForms(); renderAuth();
-  $("cmd-alt").disabled = $("cmd-type").value !== "target_altitude";
+  setupCommanding();
   tickClock(); setInterval(tickClock, 1000);
   setInterval(() => { renderFleet(); }, 15000);
   resizeCanvases();
