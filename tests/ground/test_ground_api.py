@@ -43,14 +43,15 @@ def test_openapi_document_lists_the_api(client: TestClient) -> None:
 
 
 def test_login_is_required_and_checked(client: TestClient) -> None:
-    body = {"balloon_id": "SL-1", "action": {"type": "stay"}}
+    body = {"balloon_id": "SL-1", "action": {"type": "hold-altitude"}}
     assert client.post("/api/commands", json=body).status_code == 401
     bad = {"Authorization": "Bearer not-a-token"}
     assert client.post("/api/commands", json=body, headers=bad).status_code == 401
     wrong = client.post("/api/auth/login", json={"username": OPERATOR, "password": "nope"})
     assert wrong.status_code == 401
     headers = login(client)
-    assert client.get("/api/auth/me", headers=headers).json() == {"username": OPERATOR}
+    assert client.get("/api/auth/me", headers=headers).json() == {
+        "username": OPERATOR, "role": "flight-director"}
     assert client.post("/api/auth/logout", headers=headers).status_code == 200
     assert client.get("/api/auth/me", headers=headers).status_code == 401
 
@@ -81,11 +82,20 @@ def test_bad_requests_get_clear_4xx(client: TestClient) -> None:
     assert reply.status_code == 422
     assert "rows.0.lat" in reply.json()["detail"]
     reply = client.post("/api/commands", headers=headers,
-                        json={"balloon_id": "SL-1", "action": {"type": "target_altitude"}})
-    assert reply.status_code == 422 and "altitude" in reply.json()["detail"]
+                        json={"balloon_id": "SL-1", "action": {"type": "target-altitude"}})
+    assert reply.status_code == 422 and "altitude_m" in reply.json()["detail"]
+    for action in ({"type": "ascend"}, {"type": "target-altitude", "altitude_m": 60_000},
+                   {"type": "station", "lat_deg": 91, "lon_deg": 0},
+                   {"type": "set-controller", "controller": "autopilot"},
+                   {"type": "cut-down", "now": True}):
+        reply = client.post("/api/commands", headers=headers,
+                            json={"balloon_id": "SL-1", "action": action})
+        assert reply.status_code == 422, action
     reply = client.post("/api/commands", headers=headers,
-                        json={"balloon_id": "SL-1", "action": {"type": "stay"}})
+                        json={"balloon_id": "SL-1", "action": {"type": "hold-altitude"}})
     assert reply.status_code == 404 and "SL-1" in reply.json()["detail"]
+    for command_id in ("9223372036854775808", "0", "-1", "x"):
+        assert client.get(f"/api/commands/{command_id}").status_code == 422
     assert client.get("/api/balloons/SL-1/telemetry",
                       params={"max_points": 1}).status_code == 422
     assert client.get("/api/commands", params={"state": "flying"}).status_code == 400
@@ -116,13 +126,14 @@ def _verify_signed(signed_hex: str, public_key_hex: str) -> dict[str, Any]:
                 "operator_id": command.operator_id, "action": dict(command.action)}
 
 
-def test_commands_are_signed_and_follow_their_states(client: TestClient) -> None:
+def test_commands_are_signed_and_can_be_cancelled_before_an_answer(client: TestClient) -> None:
     headers = login(client)
     public_key = client.post("/api/auth/login", json={
         "username": OPERATOR, "password": PASSWORD}).json()["public_key"]
     client.put("/api/balloons/SL-1", json={"name": "Stratolink One"}, headers=headers)
     reply = client.post("/api/commands", headers=headers, json={
-        "balloon_id": "SL-1", "action": {"type": "target_altitude", "altitude": 17500},
+        "balloon_id": "SL-1", "action": {"type": "target-altitude", "altitude_m": 17500,
+                                         "hold_s": 600},
         "lifetime_s": 600})
     assert reply.status_code == 201, reply.text
     command = reply.json()
@@ -130,18 +141,121 @@ def test_commands_are_signed_and_follow_their_states(client: TestClient) -> None
     fields = _verify_signed(command["signed"], public_key)
     assert fields["seq"] == 1 and fields["balloon_id"] == "SL-1"
     assert fields["operator_id"] == OPERATOR
-    assert fields["action"] == {"type": "target_altitude", "altitude": 17500.0}
+    assert fields["action"] == {"type": "target-altitude", "altitude_m": 17500.0,
+                                "hold_s": 600.0}
     cid = command["id"]
-    path = f"/api/commands/{cid}/state"
-    assert client.post(path, json={"state": "sent"}, headers=headers).json()["state"] == "sent"
-    done = client.post(path, json={"state": "acknowledged"}, headers=headers).json()
-    assert done["state"] == "acknowledged" and done["acknowledged_at"] >= done["sent_at"]
-    conflict = client.post(path, json={"state": "rejected"}, headers=headers)
-    assert conflict.status_code == 409 and "acknowledged" in conflict.json()["detail"]
-    assert client.post("/api/commands/9999/state", json={"state": "sent"},
+    cancelled = client.post(f"/api/commands/{cid}/cancel", json={"reason": "wrong level"},
+                            headers=headers).json()
+    assert cancelled["state"] == "expired" and cancelled["reason"] == (
+        f"cancelled by {OPERATOR}: wrong level")
+    assert client.post("/api/commands/9999/cancel", json={},
                        headers=headers).status_code == 404
     listed = client.get("/api/commands", params={"balloon_id": "SL-1"}).json()
-    assert [(c["seq"], c["state"]) for c in listed] == [(1, "acknowledged")]
+    assert [(c["seq"], c["state"]) for c in listed] == [(1, "expired")]
+    assert "/api/commands/{command_id}/state" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_roles_decide_who_may_command_what(client: TestClient) -> None:
+    store: MissionStore = client.app.state.store  # type: ignore[attr-defined]
+    seed_operator(store, "olga", "operator")
+    seed_operator(store, "vic", "viewer")
+    director = login(client)
+    client.put("/api/balloons/SL-1", json={}, headers=director)
+
+    def as_user(name: str) -> dict[str, str]:
+        token = client.post("/api/auth/login", json={"username": name, "password": PASSWORD})
+        return {"Authorization": f"Bearer {token.json()['token']}"}
+
+    olga, vic = as_user("olga"), as_user("vic")
+
+    def send(headers: dict[str, str], action: dict[str, Any]) -> int:
+        return client.post("/api/commands", headers=headers,
+                           json={"balloon_id": "SL-1", "action": action}).status_code
+
+    cut = {"type": "cut-down"}
+    assert send(olga, {"type": "target-altitude", "altitude_m": 18000}) == 201
+    assert send(olga, {"type": "station", "lat_deg": -44, "lon_deg": 171}) == 201
+    assert send(olga, cut) == 403
+    assert send(olga, {"type": "set-controller", "controller": "greedy"}) == 403
+    assert send(vic, {"type": "hold-altitude"}) == 403
+    assert client.put("/api/balloons/SL-1", json={}, headers=vic).status_code == 403
+    assert send(director, cut) == 201
+    actions = [c["action"]["type"] for c in client.get("/api/commands").json()]
+    assert actions == ["cut-down", "station", "target-altitude"]
+    contract = client.get("/api/commands/contract").json()
+    roles = {a["type"]: a["role"] for a in contract["actions"]}
+    assert roles["cut-down"] == "flight-director" and roles["target-altitude"] == "operator"
+    assert [a for a in contract["actions"] if a["confirm"]] == [
+        a for a in contract["actions"] if a["type"] == "cut-down"]
+
+
+def test_sessions_survive_a_restart_and_work_in_every_api_process(store_url: str) -> None:
+    first_store = MissionStore(store_url)
+    seed_operator(first_store)
+    first_store.upsert_balloon("SL-1")
+    with TestClient(create_app(first_store)) as first:
+        headers = login(first)
+    first_store.close()  # the process that issued the token is gone
+    second_store = MissionStore(store_url)
+    other_store = MissionStore(store_url)
+    with TestClient(create_app(second_store)) as second, \
+            TestClient(create_app(other_store)) as other:
+        assert second.get("/api/auth/me", headers=headers).status_code == 200
+        for app_client in (second, other):
+            reply = app_client.post("/api/commands", headers=headers, json={
+                "balloon_id": "SL-1", "action": {"type": "hold-altitude"}})
+            assert reply.status_code == 201, reply.text
+        seqs = [c["seq"] for c in second.get("/api/commands").json()]
+        assert sorted(seqs) == [1, 2]
+        forged = {"Authorization": headers["Authorization"][:-2] + "xx"}
+        assert other.get("/api/auth/me", headers=forged).status_code == 401
+    second_store.close()
+    other_store.close()
+
+
+def test_repeated_wrong_passwords_lock_the_name_for_a_growing_time(store_url: str) -> None:
+    now = [T0]
+    store = MissionStore(store_url)
+    seed_operator(store)
+    client = TestClient(create_app(store, clock=lambda: now[0]))
+    codes = [client.post("/api/auth/login", json={"username": OPERATOR, "password": "nope"}
+                         ).status_code for _ in range(5)]
+    assert codes == [401] * 5
+    assert store.login_locked_until(OPERATOR) == 0.0
+    assert client.post("/api/auth/login", json={"username": OPERATOR, "password": "nope"}
+                       ).status_code == 401
+    locked = client.post("/api/auth/login", json={"username": OPERATOR, "password": PASSWORD})
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) >= 1
+    first_lock = store.login_locked_until(OPERATOR) - now[0]
+    now[0] += first_lock + 1  # after the lock: one more failure locks for twice as long
+    assert client.post("/api/auth/login", json={"username": OPERATOR, "password": "nope"}
+                       ).status_code == 401
+    assert store.login_locked_until(OPERATOR) - now[0] == 2 * first_lock
+    now[0] += 3600
+    assert client.post("/api/auth/login", json={"username": OPERATOR, "password": PASSWORD}
+                       ).status_code == 200
+    assert store.login_locked_until(OPERATOR) == 0.0  # success resets the count
+    unknown = [client.post("/api/auth/login", json={"username": "nobody", "password": "x"}
+                           ).status_code for _ in range(7)]
+    assert unknown[:6] == [401] * 6 and unknown[6] == 429  # unknown names are treated alike
+    client.close()
+    store.close()
+
+
+def _gateway_beat(store: MissionStore, now: float) -> None:
+    store.gateway_heartbeat("udp:test", now, now - 10, {"balloons": ["SL-1"]})
+
+
+def test_gateway_status_tells_the_page_whether_commands_can_leave(client: TestClient) -> None:
+    store: MissionStore = client.app.state.store  # type: ignore[attr-defined]
+    status = client.get("/api/gateway").json()
+    assert status["gateway_alive"] is False and status["sessions"] == {}
+    _gateway_beat(store, time.time())
+    store.record_link_event("leo", "up", time.time(), balloon_id="SL-1")
+    status = client.get("/api/gateway").json()
+    assert status["gateway_alive"] is True and status["sessions"] == {"SL-1": ["leo"]}
+    _gateway_beat(store, time.time() - 60)  # silent for a minute: not serving
+    assert client.get("/api/gateway").json()["gateway_alive"] is False
 
 
 def test_live_stream_pushes_commands_telemetry_and_links(client: TestClient) -> None:
@@ -150,7 +264,7 @@ def test_live_stream_pushes_commands_telemetry_and_links(client: TestClient) -> 
     with client.websocket_connect("/ws") as ws:
         assert ws.receive_json()["type"] == "hello"
         client.post("/api/commands", headers=headers,
-                    json={"balloon_id": "SL-1", "action": {"type": "ascend"}})
+                    json={"balloon_id": "SL-1", "action": {"type": "hold-altitude"}})
         client.post("/api/telemetry", json={"rows": flight_rows("SL-1", 3)}, headers=headers)
         client.post("/api/links/events", headers=headers, json={
             "provider": "starlink", "state": "up", "time": T0, "balloon_id": "SL-1",
@@ -224,7 +338,7 @@ def test_cached_answers_follow_writes_from_other_processes(client: TestClient) -
     headers = login(client)
     client.put("/api/balloons/SL-1", json={}, headers=headers)
     command = client.post("/api/commands", headers=headers,
-                          json={"balloon_id": "SL-1", "action": {"type": "ping"}}).json()
+                          json={"balloon_id": "SL-1", "action": {"type": "hold-altitude"}}).json()
     assert client.get("/api/commands").json()[0]["state"] == "queued"
     assert client.get("/api/commands").json()[0]["state"] == "queued"  # now from the cache
     store: MissionStore = client.app.state.store  # type: ignore[attr-defined]

@@ -40,13 +40,14 @@ json_values = st.recursive(
     max_leaves=12,
 )
 field_names = st.sampled_from([
-    "balloon_id", "time", "lat", "lon", "alt", "battery", "action", "type", "altitude",
+    "balloon_id", "time", "lat", "lon", "alt", "battery", "action", "type", "altitude_m",
     "state", "reason", "rows", "provider", "kind", "data", "params", "lifetime_s", "name",
 ])
 near_valid = st.dictionaries(field_names, json_values | st.sampled_from(
-    ["SL-1", "stay", "target_altitude", "sent", "up", 45.0, T0, {"type": "stay"}]), max_size=6)
+    ["SL-1", "hold-altitude", "target-altitude", "cut-down", "up", 45.0, T0,
+     {"type": "hold-altitude"}, {"type": "target-altitude", "altitude_m": 18000}]), max_size=6)
 targets = st.sampled_from([
-    ("post", "/api/telemetry"), ("post", "/api/commands"), ("post", "/api/commands/1/state"),
+    ("post", "/api/telemetry"), ("post", "/api/commands"), ("post", "/api/commands/1/cancel"),
     ("post", "/api/links/events"), ("post", "/api/balloons/SL-1/predictions"),
     ("put", "/api/balloons/SL-1"), ("post", "/api/auth/login"),
 ])

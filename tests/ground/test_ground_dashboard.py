@@ -49,7 +49,7 @@ def _wait_for_command(store: MissionStore, altitude: float, timeout: float = 10.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for command in store.list_commands():
-            if command["action"].get("altitude") == altitude:
+            if command["action"].get("altitude_m") == altitude:
                 return command
         time.sleep(0.05)
     raise AssertionError(f"no command for altitude {altitude} reached the queue")
@@ -83,8 +83,8 @@ def test_dashboard_shows_tracks_and_sends_commands(
         assert time.monotonic() < deadline, "the Predict button stored no forecast"
         time.sleep(0.05)
     page.select_option("#cmd-balloon", "SL-2")
-    page.select_option("#cmd-type", "target_altitude")
-    page.fill("#cmd-alt", "16500")
+    page.select_option("#cmd-type", "target-altitude")
+    page.fill("#cmd-p-altitude_m", "16500")
     page.click("#cmd-send")
 
     command = _wait_for_command(store, 16500.0)
@@ -97,13 +97,16 @@ def test_dashboard_shows_tracks_and_sends_commands(
     store.transition_command(command["id"], "sent", now=time.time())
     page.wait_for_selector(f"#commands tr[data-command-id='{command['id']}'][data-state='sent']",
                            timeout=5_000)
-    store.transition_command(command["id"], "acknowledged", now=time.time())
-    page.wait_for_selector(
-        f"#commands tr[data-command-id='{command['id']}'][data-state='acknowledged']",
-        timeout=5_000)
-    page.select_option("#cmd-type", "ascend")
+    store.transition_command(command["id"], "rejected", now=time.time(),
+                             reason="target-altitude: 16500 m is outside the balloon's band")
+    row = page.locator(
+        f"#commands tr[data-command-id='{command['id']}'][data-state='rejected']")
+    row.wait_for(timeout=5_000)
+    assert "outside the balloon's band" in row.locator("td.reason").inner_text()  # not a hover
+    page.select_option("#cmd-type", "hold-altitude")
     page.click("#cmd-send")
     page.wait_for_selector("#commands tr[data-state='queued']", timeout=5_000)
+    assert page.locator("#link-warning").is_visible()  # no gateway serves this store
     assert errors == []
 
     shot = tmp_path / "dashboard.png"

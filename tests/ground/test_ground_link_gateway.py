@@ -25,6 +25,8 @@ from stratolink.link.quic import certificate_pem
 from stratolink.link.runner import UdpLinkRunner
 from stratolink.link.store import BundleStore
 
+HOLD = {"type": "target-altitude", "altitude_m": 17000.0}
+
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -62,7 +64,7 @@ def test_telemetry_commands_and_acks_over_quic(tmp_path: Path) -> None:
             balloon.mark_delivered(b.id)
 
     def sign(seq: int, issued: float, expires: float) -> bytes:
-        return signer.sign(balloon_id="SL-1", seq=seq, action={"target_altitude_m": 17000.0},
+        return signer.sign(balloon_id="SL-1", seq=seq, action=HOLD,
                            issued_at=issued, expires_at=expires).encode()
 
     async def scenario() -> None:
@@ -76,12 +78,12 @@ def test_telemetry_commands_and_acks_over_quic(tmp_path: Path) -> None:
             del row["balloon_id"]
         balloon.submit(new_bundle("balloon/SL-1", "ground", Priority.TELEMETRY, "telemetry",
                                   cbor2.dumps({"rows": rows}), now=now, lifetime=3600.0), now)
-        command = store.queue_command("SL-1", "ada", {"target_altitude_m": 17000.0}, now=now,
+        command = store.queue_command("SL-1", "ada", HOLD, now=now,
                                       lifetime=600.0, sign=sign)
         b.wake()
         for _ in range(150):  # at most 15 s
             await asyncio.sleep(0.1)
-            if store.get_command(command["id"])["state"] == "acknowledged" \
+            if store.get_command(command["id"])["state"] == "accepted" \
                     and store.count_telemetry("SL-1") == 20:
                 break
         await b.stop()
@@ -90,7 +92,7 @@ def test_telemetry_commands_and_acks_over_quic(tmp_path: Path) -> None:
     asyncio.run(scenario())
     assert store.count_telemetry("SL-1") == 20
     assert [d.accepted for d in decisions] == [True]
-    assert store.list_commands("SL-1")[0]["state"] == "acknowledged"
+    assert store.list_commands("SL-1")[0]["state"] == "accepted"
     events = store.link_events_between()
     assert any(e["provider"] == "internet" and e["state"] == "up" for e in events)
 

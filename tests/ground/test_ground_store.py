@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import inspect, text
@@ -22,6 +23,7 @@ from stratolink.ground.store import (
     NotFoundError,
     make_engine,
     migrate,
+    migrations_dir,
 )
 
 
@@ -39,7 +41,8 @@ def test_migrations_build_exactly_the_declared_schema(store: MissionStore) -> No
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     assert diff == []
-    assert version == "0001"
+    heads = ScriptDirectory(migrations_dir()).get_heads()
+    assert [version] == heads
 
 
 def test_migrations_are_idempotent_and_reversible(store: MissionStore) -> None:
@@ -171,9 +174,10 @@ def test_command_state_machine(store: MissionStore) -> None:
     sent = store.transition_command(first["id"], "sent", now=110.0, bundle_id="c" * 32)
     assert sent["state"] == "sent" and sent["sent_at"] == 110.0
     assert store.transition_command(first["id"], "sent", now=111.0)["sent_at"] == 110.0
-    acked = store.transition_command(first["id"], "acknowledged", now=120.0)
-    assert acked["acknowledged_at"] == 120.0
-    with pytest.raises(CommandStateError, match="cannot go from 'acknowledged' to 'queued'"):
+    acked = store.transition_command(first["id"], "accepted", now=120.0)
+    assert acked["accepted_at"] == 120.0
+    assert store.transition_command(first["id"], "done", now=125.0)["done_at"] == 125.0
+    with pytest.raises(CommandStateError, match="cannot go from 'done' to 'queued'"):
         store.transition_command(first["id"], "queued", now=121.0)
     with pytest.raises(InvalidParameterError):
         store.transition_command(first["id"], "flying", now=121.0)
@@ -182,7 +186,7 @@ def test_command_state_machine(store: MissionStore) -> None:
     assert store.expire_commands(now=170.0) == [second["id"]]
     assert store.get_command(second["id"])["state"] == "expired"
     states = {c["seq"]: c["state"] for c in store.list_commands("SL-1")}
-    assert states == {1: "acknowledged", 2: "expired"}
+    assert states == {1: "done", 2: "expired"}
     assert [c["seq"] for c in store.list_commands(state="expired")] == [2]
     with pytest.raises(NotFoundError):
         store.queue_command("nope", "ada", {"action": "stay"}, now=1.0, lifetime=5.0)

@@ -173,7 +173,7 @@ def create_app(
     app.add_middleware(GZipMiddleware, minimum_size=2048)
     if response_cache:
         app.add_middleware(ResponseCache, version=version,
-                           exclude=("/api/auth/", "/api/health"), max_age=2.0)
+                           exclude=("/api/auth/", "/api/health", "/api/gateway"), max_age=2.0)
 
     def changed() -> None:
         """After a write: drop cached answers now, and let the live stream look at once."""
