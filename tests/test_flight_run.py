@@ -22,7 +22,8 @@ from stratolink.flight.onboard import parse_sensor_line
 from stratolink.flight.runconfig import flight_from_dict, load_flight
 from stratolink.ground.store import MissionStore
 from stratolink.link.keys import KeyRing
-from stratolink.sim.mission import OPERATOR, ScheduledCommand, queue_signed_command
+from stratolink.sim.mission import OPERATOR
+from stratolink.sim.operators import enrol_operator
 
 BALLOON = "SL-9"
 
@@ -41,7 +42,7 @@ def flight_toml(tmp_path: Path, udp_port: int, extra: str = "") -> Path:
 balloon_id = "{BALLOON}"
 keys = "keys"
 state = "state"
-operators = ["{OPERATOR}"]
+flight_directors = ["{OPERATOR}"]
 controller = "greedy"
 sensors = "stdin"
 {extra}
@@ -84,14 +85,12 @@ def test_flight_run_flies_with_the_ground(tmp_path: Path) -> None:
     ring = KeyRing(tmp_path / "keys")
     ring.generate("ops", "ground")
     ring.generate(BALLOON, "balloon")
-    ring.generate(OPERATOR, "operator")
     url = f"sqlite:///{tmp_path / 'mission.db'}"
     http_port, udp_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
     with MissionStore(url) as store:
         store.upsert_balloon(BALLOON)
-        hold = {"type": "hold-altitude", "altitude_m": 18000.0, "duration_s": 600.0}
-        command = queue_signed_command(store, ring.operator_private_key(OPERATOR), BALLOON,
-                                       ScheduledCommand(0.0, hold, 3600.0), time.time())
+        password, _ = enrol_operator(store, tmp_path / "keys", OPERATOR, "flight-director",
+                                     time.time())
     spool = tmp_path / "spool"
     spool.mkdir()
     science = os.urandom(300_000)
@@ -99,19 +98,29 @@ def test_flight_run_flies_with_the_ground(tmp_path: Path) -> None:
     os.utime(spool / "camera-0001.jpg", (time.time() - 60, time.time() - 60))
     server = start_ground(tmp_path, url, http_port, udp_port)
     try:
+        api = f"http://127.0.0.1:{http_port}"
+        token = httpx.post(f"{api}/api/auth/login", json={
+            "username": OPERATOR, "password": password}, timeout=30).json()["token"]
+        command = httpx.post(f"{api}/api/commands", headers={"Authorization": f"Bearer {token}"},
+                             json={"balloon_id": BALLOON, "lifetime_s": 3600, "action": {
+                                 "type": "target-altitude", "altitude_m": 18000,
+                                 "hold_s": 600}}, timeout=30).json()
         flight = subprocess.Popen(
             [sys.executable, "-m", "stratolink", "flight", "run", "--config",
              str(flight_toml(tmp_path, udp_port, 'spool = "spool"')), "--seconds", "90"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert flight.stdin is not None
         sent = []
+        base = time.time()
         for i in range(30):
             if i == 10:
                 flight.stdin.write("this is not json\n")
             if i == 20:
                 flight.stdin.write('{"lat": 95.0, "lon": 170.0, "alt": 17000}\n')
+            # Each reading carries its time, so the agent's schedule (a position every
+            # 1.2 s) does not depend on how fast a busy machine starts the flight process.
             reading = {"lat": -44.7 + 0.001 * i, "lon": 169.13 + 0.01 * i,
-                       "alt": 17000.0 + i, "battery_soc": 0.8}
+                       "alt": 17000.0 + i, "battery_soc": 0.8, "time": base + 2.0 * i}
             sent.append(reading)
             flight.stdin.write(json.dumps(reading) + "\n")
             flight.stdin.flush()
@@ -130,7 +139,7 @@ def test_flight_run_flies_with_the_ground(tmp_path: Path) -> None:
         assert 18000.0 in targets  # the actuator was told the commanded altitude
         deadline = time.monotonic() + 20
         with MissionStore(url) as store:
-            while store.get_command(command["id"])["state"] != "acknowledged":
+            while store.get_command(command["id"])["state"] != "accepted":
                 assert time.monotonic() < deadline, store.get_command(command["id"])
                 time.sleep(0.2)
             rows = store.count_telemetry(BALLOON)
@@ -184,7 +193,7 @@ def test_missing_keys_and_bad_files_are_refused(tmp_path: Path) -> None:
     assert broken.returncode == 2 and "not valid TOML" in broken.stderr
     with pytest.raises(Exception, match="at least one"):
         flight_from_dict({"flight": {"balloon_id": "x", "keys": "k", "state": "s",
-                                     "operators": []}})
+                                     "operators": [], "flight_directors": []}})
 
 
 def test_without_a_ground_everything_waits_in_the_store(tmp_path: Path) -> None:

@@ -209,6 +209,9 @@ class OnboardAgent:
         if self._hold is not None and r.time_s < self._hold[1]:
             self.target_altitude_m = self._hold[0]
             return
+        if self._hold is not None:
+            self._finish_pending(f"hold time over at {r.altitude_m:.0f} m; navigating again",
+                                 ("altitude",))
         self._hold = None
         try:
             obs = observe(r.time_s, r.lat_deg, r.lon_deg, r.altitude_m, r.battery_wh,

@@ -14,6 +14,7 @@ from stratolink.configfile import check_keys, existing_files, instant, number, r
 from stratolink.errors import InvalidParameterError
 from stratolink.flight.agent import AgentConfig
 from stratolink.flight.runconfig import AGENT_TIMING_KEYS, agent_timing
+from stratolink.link.contract import validate_action
 from stratolink.link.emulator import LinkProfile
 from stratolink.sim.coverage import Provider, default_providers
 from stratolink.sim.mission import FaultPlan, MissionConfig, ScheduledCommand
@@ -94,8 +95,12 @@ def mission_from_dict(data: dict[str, Any], base_dir: Path = Path(".")) -> Missi
         check_keys(c, {"at_hours", "action", "lifetime_hours"}, f"command[{i}]")
         if not isinstance(c.get("action"), dict) or "type" not in c["action"]:
             raise InvalidParameterError(f"command[{i}].action must be a table with a type")
+        try:
+            action = validate_action(dict(c["action"]))
+        except InvalidParameterError as exc:
+            raise InvalidParameterError(f"command[{i}].action: {exc}") from exc
         commands.append(ScheduledCommand(number(c, "at_hours", f"command[{i}]", 0) * HOUR,
-                                         dict(c["action"]),
+                                         action,
                                          number(c, "lifetime_hours", f"command[{i}]", 12) * HOUR))
     return replace(
         cfg,

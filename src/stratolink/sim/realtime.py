@@ -70,13 +70,23 @@ def run_realtime(config: MissionConfig, out_dir: Path, seconds: float) -> dict[s
         store.ensure_balloons([config.balloon_id], now=time.time())
         password, _ = enrol_operator(store, out_dir / "keys", OPERATOR, "flight-director",
                                      time.time())
-    start = time.time() + 2.0  # both children are up by then
-    setup = {"config": config, "ports": _free_ports(len(config.providers)), "start": start,
+    setup = {"config": config, "ports": _free_ports(len(config.providers)),
              "seconds": seconds, "password": password}
     (out_dir / "realtime.pkl").write_bytes(pickle.dumps(setup))
     children = [subprocess.Popen([sys.executable, "-m", "stratolink.sim.realtime", role,
-                                  str(out_dir)]) for role in ("ground", "balloon")]
+                                  str(out_dir)]) for role in ROLES]
     try:
+        # The flight starts when both processes are ready, however long a busy machine
+        # takes to start them, so both fly the whole run.
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not all((out_dir / f"ready-{role}").exists() for role in ROLES):
+            if any(child.poll() is not None for child in children):
+                break
+            if time.monotonic() > deadline:
+                raise StratolinkError("the real-time processes did not get ready in time")
+            time.sleep(0.1)
+        (out_dir / "go.tmp").write_text(repr(time.time() + 0.5))
+        (out_dir / "go.tmp").replace(out_dir / "go")
         for child in children:
             child.wait(timeout=seconds + 60.0)
     except subprocess.TimeoutExpired as exc:
@@ -115,9 +125,25 @@ def _reconcile(out_dir: Path) -> dict[str, Any]:
 
 # ---- child processes -----------------------------------------------------------------------
 
-def _setup(out_dir: Path) -> tuple[MissionConfig, list[int], float, float]:
+ROLES = ("ground", "balloon")
+READY_TIMEOUT_S = 300.0
+
+
+def _setup(out_dir: Path) -> tuple[MissionConfig, list[int], float]:
     setup = pickle.loads((out_dir / "realtime.pkl").read_bytes())  # written by our parent
-    return setup["config"], setup["ports"], setup["start"], setup["seconds"]
+    return setup["config"], setup["ports"], setup["seconds"]
+
+
+async def _ready_then_start(out_dir: Path, role: str) -> float:
+    """Say this process is ready; wait for the parent's common start time."""
+    (out_dir / f"ready-{role}").touch()
+    go = out_dir / "go"
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not go.exists():
+        if time.monotonic() > deadline:
+            raise StratolinkError("no start signal from the parent process")
+        await asyncio.sleep(0.05)
+    return float(go.read_text())
 
 
 def _password(out_dir: Path) -> str:
@@ -132,10 +158,11 @@ async def _ground(out_dir: Path) -> None:
     from stratolink.sim.mission import MissionWorld, forecast_bundle
     from stratolink.sim.operators import ApiOperator
 
-    config, ports, start, seconds = _setup(out_dir)
+    config, ports, seconds = _setup(out_dir)
     node = _link_pair(out_dir, config, ports).ground()
     store = MissionStore(f"sqlite:///{out_dir / 'mission.db'}")
     world = MissionWorld(config)
+    start = await _ready_then_start(out_dir, "ground")
     offset = config.launch_time_s - start
 
     def clock() -> float:
@@ -175,9 +202,8 @@ async def _balloon(out_dir: Path) -> None:
     from stratolink.sim.coverage import CoverageModel
     from stratolink.sim.mission import MissionWorld, build_agent
 
-    config, ports, start, seconds = _setup(out_dir)
+    config, ports, seconds = _setup(out_dir)
     node = _link_pair(out_dir, config, ports).balloon()
-    offset = config.launch_time_s - start
 
     def clock() -> float:
         return time.time() + offset
@@ -191,6 +217,8 @@ async def _balloon(out_dir: Path) -> None:
     agent = build_agent(config, out_dir, world, vehicle,
                         KeyRing(out_dir / "keys").operator_public_key(OPERATOR))
     loop = OnboardLoop(agent, node)
+    start = await _ready_then_start(out_dir, "balloon")
+    offset = config.launch_time_s - start
     service = {p.name: True for p in config.providers}
     runner = UdpLinkRunner(node, clock=clock, on_wake=loop.on_link, passes=service.__getitem__)
     await runner.start()

@@ -63,8 +63,8 @@ def map_figure(result: MissionResult) -> Any:
     lat = np.asarray(track["lat"])
     fig, ax = plt.subplots(figsize=(11, 6))
     targets = [(cfg.target_lat_deg, cfg.target_lon_deg)] + [
-        (float(c.action["lat"]), float(c.action["lon"])) for c in cfg.commands
-        if c.action.get("type") == "set-target"]
+        (float(c.action["lat_deg"]), float(c.action["lon_deg"])) for c in cfg.commands
+        if c.action.get("type") == "station"]
     t_lon = _unwrap(np.array([t[1] for t in targets]), centre)
     t_lat = np.array([t[0] for t in targets])
     all_lon, all_lat = np.concatenate([lon, t_lon]), np.concatenate([lat, t_lat])
