@@ -390,3 +390,24 @@ def test_tawhiri_endpoint_on_the_default_synthetic_winds(tmp_path: Any) -> None:
                            ((landing["longitude"] - 0.1 + 180) % 360 - 180) * 0.61)
     assert 0.05 < drift_deg < 6.0  # the winds moved it, by a plausible distance (< ~650 km)
     assert body["request"]["dataset"] == "stratolink-synthetic"
+
+
+def test_unknown_names_cost_the_same_password_check_as_known_ones(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Log-in timing cannot tell whether a name exists: both paths run one scrypt check of
+    the same cost (the time itself is measured in benchmarks/login_bench.py)."""
+    from stratolink.ground import auth
+
+    checked: list[str] = []
+    real = auth.verify_password
+
+    def spy(password: str, encoded: str) -> bool:
+        checked.append("$".join(encoded.split("$")[:4]))  # scheme and cost, not the salt
+        return real(password, encoded)
+
+    monkeypatch.setattr(auth, "verify_password", spy)
+    for username in (OPERATOR, "nobody-by-this-name"):
+        reply = client.post("/api/auth/login", json={"username": username, "password": "no"})
+        assert reply.status_code == 401 and reply.json()["detail"] == "wrong username or password"
+    assert len(checked) == 2 and checked[0] == checked[1] == "scrypt$16384$8$1"
