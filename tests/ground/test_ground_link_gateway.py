@@ -118,3 +118,68 @@ def test_serve_with_gateway_binds_the_udp_port(tmp_path: Path) -> None:
         finally:
             probe.close()
     assert bound_by_gateway
+
+
+def test_two_balloons_on_one_gateway_cannot_act_as_each_other(tmp_path: Path) -> None:
+    """SL-2 is pinned and authenticated, and tries everything to pass as SL-1 over QUIC: a
+    bundle with SL-1 as its source, rows naming SL-1 or a new balloon, and acks for SL-1's
+    command. Nothing is stored under the wrong balloon and SL-1's command is untouched."""
+    keys = tmp_path / "keys"
+    ring = KeyRing(keys)
+    ring.generate("ops", "ground")
+    for balloon_id in ("SL-1", "SL-2"):
+        ring.generate(balloon_id, "balloon")
+    store = MissionStore(f"sqlite:///{tmp_path / 'mission.db'}")
+    path = PathConfig("internet", ("127.0.0.1", _free_port()))
+    ground = open_ground_node(keys, tmp_path / "gw", [path])
+    service = GatewayService(GatewayCore(store, balloons=["SL-1", "SL-2"]),
+                             LinkNodeTransport(ground))
+    command = store.queue_command("SL-1", "ada", HOLD, now=time.time(), lifetime=600.0,
+                                  sign=lambda *_: b"signed")
+    sl2 = LinkNode("balloon/SL-2", BundleStore(tmp_path / "sl2.db"),
+                   ring.tls_identity("SL-2", "balloon"),
+                   {"ground": certificate_pem(ring.tls_identity("ops", "ground"))}, [path],
+                   is_client=True, reassembly_dir=tmp_path / "sl2rx")
+    now = time.time()
+    own_rows = flight_rows("SL-2", 3, t0=now - 600.0)
+    attempts = [
+        new_bundle("balloon/SL-1", "ground", Priority.TELEMETRY, "telemetry",  # forged source
+                   cbor2.dumps({"rows": flight_rows("SL-1", 4, t0=now)}), now=now,
+                   lifetime=600.0),
+        new_bundle("balloon/SL-2", "ground", Priority.TELEMETRY, "telemetry",
+                   cbor2.dumps({"rows": flight_rows("SL-1", 4, t0=now)}), now=now,
+                   lifetime=600.0),
+        new_bundle("balloon/SL-2", "ground", Priority.NAVIGATION, "position",
+                   cbor2.dumps(flight_rows("SL-99", 1, t0=now)[0]), now=now, lifetime=600.0),
+        new_bundle("balloon/SL-2", "ground", Priority.COMMAND, "command-ack",
+                   cbor2.dumps({"balloon_id": "SL-1", "seq": command["seq"],
+                                "state": "accepted"}), now=now, lifetime=600.0),
+        new_bundle("balloon/SL-2", "ground", Priority.COMMAND, "command-ack",
+                   cbor2.dumps({"seq": command["seq"], "state": "done"}), now=now,
+                   lifetime=600.0),
+        new_bundle("balloon/SL-2", "ground", Priority.TELEMETRY, "telemetry",
+                   cbor2.dumps({"rows": own_rows}), now=now, lifetime=600.0),
+    ]
+    for bundle in attempts:
+        sl2.submit(bundle, now)
+
+    async def scenario() -> None:
+        g = UdpLinkRunner(ground, on_wake=service.step)
+        await g.start()
+        b = UdpLinkRunner(sl2, on_wake=lambda _now: None)
+        await b.start()
+        for _ in range(600):  # at most 60 s: until every bundle has left SL-2
+            await asyncio.sleep(0.1)
+            b.wake()
+            if not sl2.store.counts()["queued"] and store.count_telemetry("SL-2") == 3:
+                break
+        await asyncio.sleep(0.5)
+        await b.stop()
+        await g.stop()
+
+    asyncio.run(scenario())
+    assert store.count_telemetry("SL-2") == 3  # its own rows, once
+    assert store.count_telemetry("SL-1") == 0 and store.count_telemetry() == 3
+    assert sorted(b["id"] for b in store.list_balloons()) == ["SL-1", "SL-2"]
+    assert store.get_command(command["id"])["state"] == "queued"
+    store.close()
