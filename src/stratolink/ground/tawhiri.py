@@ -310,3 +310,14 @@ def dataset_for(field: WindField, name: str | None = None) -> Dataset:
         first, _ = field.time_range()
         name = rfc3339(float(first)) if np.isfinite(first) else "stratolink-wind-field"
     return Dataset(field, name)
+
+
+def served_dataset(spec: str) -> dict[str, Any]:
+    """`create_app` keyword arguments serving the wind data `spec` names (whole, in memory)."""
+    from stratolink.winds.datasets import resolve
+    from stratolink.winds.gridded import load_wind_data
+
+    source = resolve(spec)
+    field = load_wind_data(list(source.paths))
+    name = rfc3339(source.cycle.timestamp()) if source.cycle is not None else None
+    return {"wind_field": field, "tawhiri_datasets": single_dataset(dataset_for(field, name))}
