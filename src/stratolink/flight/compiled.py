@@ -49,32 +49,35 @@ def _speed(alt: float, rate: float, dependent: int, table_alt: Any, log_rho: Any
 
 
 @numba.njit(cache=True)
-def _drift(grid: Any, t: float, lat: float, lon: float, a0: float, a1: float,
-           h: float) -> tuple[float, float, int, float, float, float, float]:
-    """One RK4 step; returns (lat, lon, status) and the failing query if status != OK."""
+def _drift(grid: Any, t: float, lat: float, lon: float, a0: float, a1: float, h: float,
+           rows: Any, weights: Any, hint: Any) -> tuple[float, float, int, float, float, float,
+                                                         float]:
+    """One RK4 step; returns (lat, lon, status) and the failing query if status != OK.
+
+    `hint[0]` carries the vertical bracket from one wind sample to the next."""
     if abs(lat) > _POLAR_CAP_DEG:
         return lat, lon, gridkernel.POLAR, t, lat, lon, a0
     half = 0.5 * h
     amid = 0.5 * (a0 + a1)
-    u1, v1, s = sample_point(grid, t, lat, lon, a0)
+    u1, v1, s, hint[0] = sample_point(grid, t, lat, lon, a0, rows, weights, hint[0])
     if s != 0:
         return lat, lon, s, t, lat, lon, a0
     dlat1, dlon1 = _rates(u1, v1, lat, a0)
     lat2 = lat + half * dlat1
     lon2 = lon + half * dlon1
-    u2, v2, s = sample_point(grid, t + half, lat2, lon2, amid)
+    u2, v2, s, hint[0] = sample_point(grid, t + half, lat2, lon2, amid, rows, weights, hint[0])
     if s != 0:
         return lat, lon, s, t + half, lat2, lon2, amid
     dlat2, dlon2 = _rates(u2, v2, lat2, amid)
     lat3 = lat + half * dlat2
     lon3 = lon + half * dlon2
-    u3, v3, s = sample_point(grid, t + half, lat3, lon3, amid)
+    u3, v3, s, hint[0] = sample_point(grid, t + half, lat3, lon3, amid, rows, weights, hint[0])
     if s != 0:
         return lat, lon, s, t + half, lat3, lon3, amid
     dlat3, dlon3 = _rates(u3, v3, lat3, amid)
     lat4 = lat + h * dlat3
     lon4 = lon + h * dlon3
-    u4, v4, s = sample_point(grid, t + h, lat4, lon4, a1)
+    u4, v4, s, hint[0] = sample_point(grid, t + h, lat4, lon4, a1, rows, weights, hint[0])
     if s != 0:
         return lat, lon, s, t + h, lat4, lon4, a1
     dlat4, dlon4 = _rates(u4, v4, lat4, a1)
@@ -84,7 +87,7 @@ def _drift(grid: Any, t: float, lat: float, lon: float, a0: float, a1: float,
     return new_lat, (new_lon + 180.0) % 360.0 - 180.0, 0, t, lat, lon, a0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _fly(grid: Any, t0: float, lat0: float, lon0: float, alt0: float, ascent: Any, top: Any,
          descent: Any, mode: int, ground: float, dt: float, t_end: float, dependent: int,
          table_alt: Any, log_rho: Any, rho0: float, tracked: int, record_every: int,
@@ -96,8 +99,11 @@ def _fly(grid: Any, t0: float, lat0: float, lon0: float, alt0: float, ascent: An
     end_stage = np.empty(n, dtype=np.int8)
     last_step = np.zeros(n, dtype=np.int64)
     events = np.full((4, 4, n), np.nan)
-    error = np.zeros(6)
+    errors = np.zeros((n, 6))
+    rows_, weights = gridkernel.scratch()
+    hint = np.zeros(1, dtype=np.int64)
     for m in range(n):
+        error = errors[m]
         t = t0
         lat, lon, alt = lat0, lon0, alt0
         stage = _ASCENT
@@ -142,11 +148,11 @@ def _fly(grid: Any, t0: float, lat0: float, lon0: float, alt0: float, ascent: An
                     move_frac = descent_start + (1.0 - descent_start) * frac
                 new_alt = end_alt
             lat1, lon1, status, et, elat, elon, ealt = _drift(
-                grid, t, lat, lon, a_start, new_alt, move_frac * h)
+                grid, t, lat, lon, a_start, new_alt, move_frac * h, rows_, weights, hint)
             if status != 0:
                 error[0], error[1] = status, m
                 error[2], error[3], error[4], error[5] = et, elat, elon, ealt
-                return rec, rec_stage, end, end_stage, last_step, events, error
+                break
             if not math.isnan(burst_frac):
                 f = burst_frac / move_frac
                 events[_DESCENT, 0, m] = t + burst_frac * h
@@ -183,7 +189,7 @@ def _fly(grid: Any, t0: float, lat0: float, lon0: float, alt0: float, ascent: An
                 rec[0, r, m], rec[1, r, m], rec[2, r, m] = lat, lon, alt
                 rec_stage[r, m] = stage
                 r += 1
-    return rec, rec_stage, end, end_stage, last_step, events, error
+    return rec, rec_stage, end, end_stage, last_step, events, errors
 
 
 @dataclass
@@ -231,18 +237,20 @@ def fly(
     tracked = min(tracked, n)
     steps = int(math.ceil((t_end - t0) / dt - 1e-9))
     rows = steps // record_every + 2
-    rec, rec_stage, end, end_stage, last_step, events, error = _fly(
+    rec, rec_stage, end, end_stage, last_step, events, errors = _fly(
         wind.kernel_grid(), float(t0), float(lat0), float(lon0), float(alt0),
         np.ascontiguousarray(ascent, dtype=np.float64), np.ascontiguousarray(top, np.float64),
         np.ascontiguousarray(descent, dtype=np.float64), mode, float(model.ground_altitude_m),
         float(dt), float(t_end), int(dependent), vertical._DENSITY_TABLE_ALT,
         vertical._LOG_DENSITY_TABLE, vertical.SEA_LEVEL_DENSITY, tracked, record_every, rows,
     )
-    status = int(error[0])
-    if status == gridkernel.POLAR:
-        return None
-    if status != gridkernel.OK:
+    failed = np.flatnonzero(errors[:, 0])
+    if failed.size:
+        statuses = errors[failed, 0].astype(np.int64)
+        if np.any(statuses == gridkernel.POLAR):
+            return None
         # The Python field raises the same condition with its one-line message.
+        error = errors[failed[0]]
         wind.sample(*(np.array([v]) for v in error[2:6]))
         raise OutOfRangeError(f"a flight left the wind data ({wind.source})")
     final = int(last_step.max())

@@ -56,7 +56,7 @@ def _bracket(axis: Any, q: float, uniform: int) -> tuple[int, float]:
     return i, (q - axis[i]) / (axis[i + 1] - axis[i])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _column_height(height: Any, rows: Any, weights: Any, shared: int, level: int) -> float:
     if shared:
         return float(height[0, level])
@@ -67,14 +67,26 @@ def _column_height(height: Any, rows: Any, weights: Any, shared: int, level: int
 
 
 @numba.njit(cache=True)
+def scratch() -> tuple[Any, Any]:
+    """Work arrays for `sample_point` (corner rows and weights), allocated once per flight."""
+    return np.empty(8, dtype=np.int64), np.empty(8)
+
+
+@numba.njit(cache=True)
 def sample_point(
-    grid: KernelGrid, t: float, lat: float, lon: float, alt: float
-) -> tuple[float, float, int]:
-    """(u, v, status) at one point; status OK or the reason the point is outside the data."""
+    grid: KernelGrid, t: float, lat: float, lon: float, alt: float, rows: Any, weights: Any,
+    hint: int,
+) -> tuple[float, float, int, int]:
+    """(u, v, status, level) at one point; status OK or why the point is outside the data.
+
+    `rows`/`weights` are work arrays from `scratch`; `hint` is a guess of the lower level
+    index (the `level` of the previous call): the bracket is searched outward from it, so a
+    trajectory, whose altitude changes little between calls, finds it in one or two looks.
+    """
     times, lats, lon_nodes, u, v, height, ints, floats = grid
     if not (math.isfinite(t) and math.isfinite(lat) and math.isfinite(lon)
             and math.isfinite(alt)):
-        return math.nan, math.nan, NOT_FINITE
+        return math.nan, math.nan, NOT_FINITE, hint
     nlon = ints[I_NLON]
     nlat = lats.size
     nlev = u.shape[1]
@@ -85,12 +97,12 @@ def sample_point(
     else:
         nt = times.size
         if t < times[0] or t > times[nt - 1]:
-            return math.nan, math.nan, TIME_OUT
+            return math.nan, math.nan, TIME_OUT, hint
         t_lo, t_w = _bracket(times, t, ints[I_UNI_T])
     t_hi = min(t_lo + 1, nt - 1)
     # latitude
     if lat < lats[0] or lat > lats[nlat - 1]:
-        return math.nan, math.nan, LAT_OUT
+        return math.nan, math.nan, LAT_OUT, hint
     y_lo, y_w = _bracket(lats, lat, ints[I_UNI_LAT])
     # longitude
     first = lon_nodes[0]
@@ -102,13 +114,11 @@ def sample_point(
         if q >= first + 360.0 - 1e-9:
             q = first
         if q > last + 1e-9:
-            return math.nan, math.nan, LON_OUT
+            return math.nan, math.nan, LON_OUT, hint
         q = min(q, last)
     x_lo, x_w = _bracket(lon_nodes, q, ints[I_UNI_LON])
     x_hi = (x_lo + 1) % nlon if ints[I_PERIODIC] else x_lo + 1
 
-    rows = np.empty(8, dtype=np.int64)
-    weights = np.empty(8)
     c = 0
     for ti in range(2):
         tt = t_lo if ti == 0 else t_hi
@@ -123,24 +133,24 @@ def sample_point(
                 weights[c] = wt * wy * wx
                 c += 1
 
+    # The lower level k of the bracket: the largest level whose blended height is <= alt,
+    # within 0 .. nlev-2, walked to from the hint.
     shared = ints[I_SHARED_HEIGHT]
-    top = _column_height(height, rows, weights, shared, nlev - 1)
-    if alt > top + floats[F_HEIGHT_TOL]:
-        return math.nan, math.nan, ALT_ABOVE
-    bottom = _column_height(height, rows, weights, shared, 0)
-    if alt < min(floats[F_LOWEST_ALT], bottom):
-        return math.nan, math.nan, ALT_BELOW
-    # Largest level whose blended height is <= alt (binary search), within 0 .. nlev-2.
-    lo, hi = 0, nlev - 2
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if _column_height(height, rows, weights, shared, mid) <= alt:
-            lo = mid
-        else:
-            hi = mid - 1
-    k = lo
-    h_lo = bottom if k == 0 else _column_height(height, rows, weights, shared, k)
-    h_hi = top if k + 1 == nlev - 1 else _column_height(height, rows, weights, shared, k + 1)
+    k = min(max(hint, 0), nlev - 2)
+    h_lo = _column_height(height, rows, weights, shared, k)
+    h_hi = _column_height(height, rows, weights, shared, k + 1)
+    while k > 0 and h_lo > alt:
+        k -= 1
+        h_hi = h_lo
+        h_lo = _column_height(height, rows, weights, shared, k)
+    while k < nlev - 2 and h_hi <= alt:
+        k += 1
+        h_lo = h_hi
+        h_hi = _column_height(height, rows, weights, shared, k + 1)
+    if k == nlev - 2 and alt > h_hi + floats[F_HEIGHT_TOL]:
+        return math.nan, math.nan, ALT_ABOVE, k
+    if k == 0 and alt < min(floats[F_LOWEST_ALT], h_lo):
+        return math.nan, math.nan, ALT_BELOW, k
     f = min((alt - h_lo) / (h_hi - h_lo), 1.0)  # f < 0 below the bottom level: extrapolation
     uu = 0.0
     vv = 0.0
@@ -150,7 +160,7 @@ def sample_point(
         w_hi = weights[c] * f
         uu += w_lo * u[row, k] + w_hi * u[row, k + 1]
         vv += w_lo * v[row, k] + w_hi * v[row, k + 1]
-    return uu, vv, OK
+    return uu, vv, OK, k
 
 
 @numba.njit(cache=True)
@@ -162,6 +172,9 @@ def sample_many(
     u = np.empty(n)
     v = np.empty(n)
     status = np.empty(n, dtype=np.int64)
+    rows, weights = scratch()
+    hint = 0
     for i in range(n):
-        u[i], v[i], status[i] = sample_point(grid, t[i], lat[i], lon[i], alt[i])
+        u[i], v[i], status[i], hint = sample_point(grid, t[i], lat[i], lon[i], alt[i], rows,
+                                                   weights, hint)
     return u, v, status
