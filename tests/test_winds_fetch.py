@@ -4,7 +4,6 @@ at it: only the wanted byte ranges are fetched, a killed fetch resumes, the resu
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -19,8 +18,12 @@ import eccodes
 import numpy as np
 import pytest
 
-from gfs_like import gfs_grid
-from stratolink.winds.datasets import CycleInfo
+from gfs_like import CYCLE_SECONDS, gfs_grid
+from stratolink.errors import StratolinkError
+from stratolink.flight.predict import Launch, StandardProfile, predict
+from stratolink.winds.datasets import CycleInfo, cycle_folder, parse_cycle, resolve
+from stratolink.winds.fetch import FetchRequest, Region, fetch, keep_latest, parse_hours
+from stratolink.winds.gridded import load_wind_data
 from test_winds_gridded import write_grib2
 
 LEVELS = (1000, 850, 500, 250, 100, 50, 30, 10)
@@ -95,7 +98,7 @@ class Mirror:
             def do_GET(self) -> None:  # noqa: N802
                 rng = self.headers.get("Range")
                 mirror.log.append(("GET", self.path, rng))
-                if mirror.held_pattern and mirror.held_pattern in self.path:
+                if rng and mirror.held_pattern and mirror.held_pattern in self.path:
                     mirror.hold.wait(60)
                 path = self._file()
                 if path is None:
@@ -165,7 +168,8 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_fetch_takes_only_the_wanted_ranges_resumes_after_a_kill_and_flies(
-    tmp_path: Path, mirror: tuple[Mirror, dict[str, list[tuple[int, int, str]]]]
+    tmp_path: Path, mirror: tuple[Mirror, dict[str, list[tuple[int, int, str]]]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server, spans = mirror
     cache, env = tmp_path / "cache", cli_env(tmp_path)
@@ -189,12 +193,15 @@ def test_fetch_takes_only_the_wanted_ranges_resumes_after_a_kill_and_flies(
     assert not (folder / "gfs.t00z.0p50.f003.grib2").exists()
     first_run_f000 = server.ranges("gfs.t00z.pgrb2.0p50.f000")
 
-    # Second run: resumes, and does not fetch f000 again.
+    # Second run (in this process): resumes, and does not fetch f000 again.
     server.held_pattern = ""
     server.hold.set()
-    done = subprocess.run(fetch_args(server.url, cache), env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    monkeypatch.setenv("HERBIE_CONFIG_PATH", env["HERBIE_CONFIG_PATH"])
+    request = FetchRequest(model="gfs", cycle="2026-01-01T00Z", hours=(0, 3, 6),
+                           levels_hpa=LEVELS, source=server.url, root=cache)
+    progress: list[tuple[int, int, str]] = []
+    assert fetch(request, on_file=lambda *a: progress.append(a)) == folder
+    assert [p[:2] for p in progress] == [(1, 3), (2, 3), (3, 3)]
     assert server.ranges("gfs.t00z.pgrb2.0p50.f000") == first_run_f000
     info = CycleInfo.read(folder)
     assert info is not None and info.complete
@@ -214,12 +221,52 @@ def test_fetch_takes_only_the_wanted_ranges_resumes_after_a_kill_and_flies(
             assert fetched[start:end + 1].any() == expected, (name, label)
 
     # The result flies from the surface as gfs:latest.
-    out = tmp_path / "flight.json"
-    flown = subprocess.run(
-        [sys.executable, "-m", "stratolink", "predict", "--lat", "52", "--lon", "0", "--alt",
-         "0", "--time", "2026-01-01T00:30Z", "--burst-altitude", "25000", "--wind",
-         "gfs:latest", "--out", str(out)], env=env, capture_output=True, text=True,
-        timeout=300)
-    assert flown.returncode == 0, flown.stderr
-    stages = json.loads(out.read_text())["stages"]
-    assert [s["stage"] for s in stages] == ["launch", "burst", "landing"]
+    field = load_wind_data(list(resolve("gfs:latest", cache).paths))
+    traj = predict(field, Launch(52.0, 0.0, 0.0, CYCLE_SECONDS + 1800.0),
+                   StandardProfile(5.0, 25000.0, 5.0))
+    assert [e["stage"] for e in traj.stage_events()] == ["launch", "burst", "landing"]
+
+
+def test_a_region_is_cut_to_netcdf_and_keep_latest_prunes(
+    tmp_path: Path, mirror: tuple[Mirror, dict[str, list[tuple[int, int, str]]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, _ = mirror
+    monkeypatch.setenv("HERBIE_CONFIG_PATH", str(tmp_path / "herbie-config"))
+    cache = tmp_path / "cache"
+    old = cycle_folder(cache, "gfs", parse_cycle("2025123118"))
+    old.mkdir(parents=True)
+    CycleInfo(model="gfs", cycle="2025-12-31T18:00:00Z", complete=True).write(old)
+    request = FetchRequest(model="gfs", cycle="2026010100", hours=(0, 3), levels_hpa=LEVELS,
+                           source=server.url, root=cache, region=Region.parse("54,50,359,2"))
+    folder = fetch(request)
+    info = CycleInfo.read(folder)
+    assert info is not None and info.complete and info.region["west"] == 359.0
+    assert all(name.endswith(".nc") for name in info.files)
+    field = load_wind_data([folder / name for name in info.files])
+    assert field.latitude_range() == (50.0, 54.0)
+    assert not field.is_global_in_longitude
+    field.sample(CYCLE_SECONDS, 52.0, -0.75, 3000.0)  # across the meridian: inside the box
+    with pytest.raises(StratolinkError, match="longitude"):
+        field.sample(CYCLE_SECONDS, 52.0, 3.0, 3000.0)
+    assert keep_latest(cache, "gfs") == [old] and not old.exists() and folder.exists()
+
+
+@pytest.mark.parametrize("text,message", [("0", "at least two"), ("5-1", "forecast hours"),
+                                          ("0-900", "forecast hours")])
+def test_bad_hours_are_refused(text: str, message: str) -> None:
+    with pytest.raises(StratolinkError, match=message):
+        parse_hours(text)
+    assert parse_hours("0-12/6,24") == (0, 6, 12, 24)
+
+
+def test_an_unpublished_hour_gives_one_line(
+    tmp_path: Path, mirror: tuple[Mirror, dict[str, list[tuple[int, int, str]]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, _ = mirror
+    monkeypatch.setenv("HERBIE_CONFIG_PATH", str(tmp_path / "herbie-config"))
+    request = FetchRequest(model="gfs", cycle="2026010100", hours=(0, 9), levels_hpa=LEVELS,
+                           source=server.url, root=tmp_path / "cache")
+    with pytest.raises(StratolinkError, match="f009 is not available"):
+        fetch(request)

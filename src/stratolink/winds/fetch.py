@@ -16,6 +16,8 @@ the memory and disk of the region, not of the globe.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -146,7 +148,8 @@ def parse_hours(text: str) -> tuple[int, ...]:
 def _herbie() -> Any:
     """Import Herbie, keeping its configuration files inside the wind cache by default."""
     os.environ.setdefault("HERBIE_CONFIG_PATH", str(cache_root() / ".herbie"))
-    import herbie
+    with contextlib.redirect_stdout(io.StringIO()):  # its first-run banner is not for our users
+        import herbie
 
     return herbie
 
@@ -177,7 +180,7 @@ def _mirror_template(spec: ModelSpec, base_url: str) -> str:
 
 def _search_pattern(levels: Sequence[int]) -> str:
     names = "|".join(_WGRIB2_NAMES.values())
-    return f":({names}):({'|'.join(str(level) for level in levels)}) mb:"
+    return f":(?:{names}):(?:{'|'.join(str(level) for level in levels)}) mb:"
 
 
 def _download_herbie(request: FetchRequest, cycle: datetime, hour: int, folder: Path) -> Path:
