@@ -4,6 +4,7 @@ at it: only the wanted byte ranges are fetched, a killed fetch resumes, the resu
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -115,6 +116,7 @@ class Mirror:
                     body = data
                     self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Type", "application/octet-stream")
                 self.end_headers()
                 try:
                     self.wfile.write(body)
@@ -270,3 +272,64 @@ def test_an_unpublished_hour_gives_one_line(
                            source=server.url, root=tmp_path / "cache")
     with pytest.raises(StratolinkError, match="f009 is not available"):
         fetch(request)
+
+
+def write_ecmwf_index(path: Path) -> list[tuple[int, int, str]]:
+    """ECMWF open data's JSON-lines .index next to the file; (start, end, 'param:level')."""
+    spans, lines = [], []
+    with path.open("rb") as handle:
+        while True:
+            message = eccodes.codes_grib_new_from_file(handle)
+            if message is None:
+                break
+            offset = int(eccodes.codes_get(message, "offset"))
+            length = int(eccodes.codes_get(message, "totalLength"))
+            param = eccodes.codes_get(message, "shortName")
+            level = eccodes.codes_get(message, "level")
+            step = eccodes.codes_get(message, "forecastTime")
+            lines.append(json.dumps({
+                "domain": "g", "date": "20260101", "time": "0000", "expver": "0001",
+                "class": "od", "type": "fc", "stream": "oper", "step": str(step),
+                "levelist": str(level), "levtype": "pl", "param": param,
+                "_offset": offset, "_length": length}))
+            spans.append((offset, offset + length - 1, f"{param}:{level}"))
+            eccodes.codes_release(message)
+    path.with_suffix(".index").write_text("\n".join(lines) + "\n")
+    return spans
+
+
+def test_ecmwf_open_data_through_ecmwf_opendata_takes_only_the_wanted_ranges(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "www" / "20260101" / "00z" / "ifs" / "0p25" / "oper"
+    folder.mkdir(parents=True)
+    grid = gfs_grid(hours=(0.0, 3.0))
+    spans = {}
+    for hour in (0, 3):
+        path = folder / f"20260101000000-{hour}h-oper-fc.grib2"
+        write_grib2(path, grid, [float(hour)])
+        append_temperature(path, grid.levels_hpa, hour)
+        spans[path.name] = write_ecmwf_index(path)
+    server = Mirror((tmp_path / "www").resolve())
+    server.thread.start()
+    try:
+        levels = (1000, 500, 250, 50, 10)
+        request = FetchRequest(model="ecmwf", cycle="2026010100", hours=(0, 3),
+                               resolution="0p25", levels_hpa=levels, source=server.url,
+                               root=tmp_path / "cache")
+        folder_done = fetch(request)
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+    info = CycleInfo.read(folder_done)
+    assert info is not None and info.complete and info.model == "ecmwf"
+    wanted = {f"{p}:{level}" for p in ("u", "v", "gh") for level in levels}
+    for name, file_spans in spans.items():
+        fetched = np.zeros(file_spans[-1][1] + 1, dtype=bool)
+        for first, last in server.ranges(name):
+            fetched[first:last + 1] = True
+        for start, end, label in file_spans:
+            assert fetched[start:end + 1].all() == (label in wanted), (name, label)
+            assert fetched[start:end + 1].any() == (label in wanted), (name, label)
+    field = load_wind_data([folder_done / n for n in info.files])
+    assert field.pressure_levels_pa.tolist() == [100.0 * level for level in levels]

@@ -220,7 +220,11 @@ def _download_ecmwf(request: FetchRequest, cycle: datetime, hour: int, folder: P
     from ecmwf.opendata import Client
 
     target = folder / f"ecmwf.f{hour:03d}.grib2"
-    client = Client(source=request.source or "ecmwf")
+    if request.source:  # a mirror: single byte ranges, as object stores serve them
+        client = Client(source=request.source, source_accept_ranges=True,
+                        source_accept_multiple_ranges=False)
+    else:
+        client = Client(source="ecmwf")
     try:
         client.retrieve(date=cycle.strftime("%Y%m%d"), time=cycle.hour, step=hour,
                         type="fc", stream="oper", levtype="pl", param=["u", "v", "gh"],
