@@ -505,13 +505,18 @@ def test_altitude_above_top_or_below_bottom_level() -> None:
     field = linear_field()
     with pytest.raises(OutOfRangeError, match=r"above the wind data's top level \(50 hPa"):
         field.sample(node_seconds(0), 45.0, 0.0, 25000.0)
-    with pytest.raises(OutOfRangeError, match=r"below the wind data's bottom level \(850 hPa"):
-        field.sample(node_seconds(0), 45.0, 0.0, 500.0)
-    # The bottom level's height at this node is hand-computable and is inside.
-    bottom = float(linear_height(0.0, 850.0, 45.0, 0.0))
-    field.sample(node_seconds(0), 45.0, 0.0, bottom)
-    with pytest.raises(OutOfRangeError):
-        field.sample(node_seconds(0), 45.0, 0.0, bottom - 0.01)
+    with pytest.raises(OutOfRangeError, match=r"below -500 m.*bottom level \(850 hPa"):
+        field.sample(node_seconds(0), 45.0, 0.0, -501.0)
+
+
+@pytest.mark.parametrize("alt", [1400.0, 500.0, 0.0, -500.0])
+def test_below_the_bottom_level_winds_extrapolate_linearly_to_the_surface(alt: float) -> None:
+    # The 850 hPa level sits near 1,450 m; the fields are linear in height, so Tawhiri's linear
+    # extrapolation from the two lowest levels reproduces them exactly down to the surface.
+    t = node_seconds(3)
+    assert alt < float(linear_height(0.5, 850.0, 44.0, 1.0))
+    u, v = linear_field().sample(t, 44.0, 1.0, alt)
+    assert (u, v) == pytest.approx(expected_linear(t, 44.0, 1.0, alt), abs=1e-9)
 
 
 # ------------------------------------------------------------------------ bad files

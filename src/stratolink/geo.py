@@ -2,17 +2,28 @@
 
 Everything is vectorised over numpy arrays and uses a sphere of the mean Earth radius
 (IUGG R1 = 6,371,008.8 m); over a 5,000 km flight the sphere differs from the WGS-84
-ellipsoid by well under 0.5%, far below wind-forecast error.
+ellipsoid by well under 0.5%, far below wind-forecast error. `EARTH_RADIUS_M` is the one Earth
+radius of the code base.
+
+A balloon drifting at altitude h moves along a sphere of radius R + h: a wind of u m/s turns
+it through u / (R + h) radians per second, 0.3% less than at sea level at 20 km. `advance`,
+`move` and `position_rates` take that altitude; distances between points (`distance_m`,
+`local_offset_m`) stay on the surface sphere, where maps measure them.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from numpy.typing import ArrayLike
+from typing import TypeVar
 
-from stratolink.winds.base import FloatArray
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+FloatArray = NDArray[np.float64]
+_Num = TypeVar("_Num", float, FloatArray)
 
 EARTH_RADIUS_M = 6_371_008.8
+DEG_PER_RAD = 180.0 / np.pi
+RAD_PER_DEG = np.pi / 180.0
 
 
 def _as_float(x: ArrayLike) -> FloatArray:
@@ -24,19 +35,31 @@ def wrap_longitude(lon: ArrayLike) -> FloatArray:
     return (_as_float(lon) + 180.0) % 360.0 - 180.0
 
 
+def position_rates(u: _Num, v: _Num, lat: _Num, alt: _Num) -> tuple[_Num, _Num]:
+    """d(lat)/dt and d(lon)/dt (degrees per second) of a point carried by wind (u, v) m/s.
+
+    The right-hand side of the drift equations on a sphere of radius R + alt. Written with
+    plain arithmetic so that the compiled kernel (`numba`) and numpy arrays run the same code.
+    """
+    r = EARTH_RADIUS_M + alt
+    return DEG_PER_RAD * v / r, DEG_PER_RAD * u / (r * np.cos(lat * RAD_PER_DEG))
+
+
 def move(
-    lat: ArrayLike, lon: ArrayLike, east_m: ArrayLike, north_m: ArrayLike
+    lat: ArrayLike, lon: ArrayLike, east_m: ArrayLike, north_m: ArrayLike,
+    alt_m: ArrayLike = 0.0,
 ) -> tuple[FloatArray, FloatArray]:
     """Travel `hypot(east, north)` metres along the great circle leaving at that bearing.
 
     This is the exact spherical "direct" problem, so a long series of small steps and one
-    big step agree; near the poles the bearing is taken in the local east/north frame.
+    big step agree; near the poles the bearing is taken in the local east/north frame. The
+    distance is measured at `alt_m` above the surface (on a sphere of radius R + alt).
     """
     lat_r = np.radians(_as_float(lat))
     east = _as_float(east_m)
     north = _as_float(north_m)
     dist = np.hypot(east, north)
-    delta = dist / EARTH_RADIUS_M
+    delta = dist / (EARTH_RADIUS_M + _as_float(alt_m))
     # sin/cos of the bearing straight from the components (no atan2 round trip).
     safe = np.where(dist > 0.0, dist, 1.0)
     sin_b, cos_b = np.where(dist > 0.0, east / safe, 0.0), np.where(dist > 0.0, north / safe, 1.0)
@@ -85,26 +108,27 @@ def local_offset_m(
 
 
 POLAR_CAP_DEG = 75.0
-_DEG_PER_M = 180.0 / (np.pi * EARTH_RADIUS_M)
-_RAD_PER_DEG = np.pi / 180.0
 
 
 def advance(
-    lat: ArrayLike, lon: ArrayLike, east_m: ArrayLike, north_m: ArrayLike, wrap: bool = True
+    lat: ArrayLike, lon: ArrayLike, east_m: ArrayLike, north_m: ArrayLike, wrap: bool = True,
+    alt_m: ArrayLike = 0.0,
 ) -> tuple[FloatArray, FloatArray]:
     """One integration step of a drift in the local east/north frame (second order).
 
-    This integrates d(lat)/dt = v/R, d(lon)/dt = u/(R cos lat) with the midpoint latitude, which
-    is what a balloon in a wind given in local east/north components does (a constant east
-    wind keeps it on its parallel). Its error per kilometre-scale step is far below a metre.
-    Within `POLAR_CAP_DEG` of a pole, where longitude degenerates, it falls back to `move`.
+    This integrates d(lat)/dt = v/(R+h), d(lon)/dt = u/((R+h) cos lat) with the midpoint
+    latitude, which is what a balloon in a wind given in local east/north components does (a
+    constant east wind keeps it on its parallel). Its error per kilometre-scale step is far
+    below a metre. Within `POLAR_CAP_DEG` of a pole, where longitude degenerates, it falls back
+    to `move`.
     """
     la = _as_float(lat)
     east = _as_float(east_m)
     north = _as_float(north_m)
-    dlat = north * _DEG_PER_M
+    deg_per_m = DEG_PER_RAD / (EARTH_RADIUS_M + _as_float(alt_m))
+    dlat = north * deg_per_m
     lat2 = la + dlat
-    lon2 = _as_float(lon) + east * _DEG_PER_M / np.cos((la + 0.5 * dlat) * _RAD_PER_DEG)
+    lon2 = _as_float(lon) + east * deg_per_m / np.cos((la + 0.5 * dlat) * RAD_PER_DEG)
     if lat2.size and max(float(np.abs(la).max()), float(np.abs(lat2).max())) > POLAR_CAP_DEG:
         polar = (np.abs(la) > POLAR_CAP_DEG) | (np.abs(lat2) > POLAR_CAP_DEG)
         lat2 = np.array(np.broadcast_to(lat2, polar.shape), dtype=np.float64)
@@ -114,6 +138,7 @@ def advance(
             np.broadcast_to(_as_float(lon), polar.shape)[polar],
             np.broadcast_to(east, polar.shape)[polar],
             np.broadcast_to(north, polar.shape)[polar],
+            np.broadcast_to(_as_float(alt_m), polar.shape)[polar],
         )
         lat2[polar], lon2[polar] = plat, plon
     return lat2, (wrap_longitude(lon2) if wrap else lon2)

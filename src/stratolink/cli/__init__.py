@@ -21,9 +21,9 @@ error_console = Console(stderr=True)
 
 def _register_commands() -> None:
     """Import each command module; each adds its commands to `app`."""
-    from stratolink.cli import demo, flight, ground, keys, navigate, predict, simulate
+    from stratolink.cli import demo, flight, ground, keys, navigate, predict, simulate, winds
 
-    for module in (predict, demo, navigate, keys, ground, simulate, flight):
+    for module in (predict, demo, navigate, keys, ground, simulate, flight, winds):
         module.register(app)
 
 

@@ -36,6 +36,9 @@ def serve(
                                  "changes). Needs --gateway-port."),
     forecast_hours: float = typer.Option(6.0, "--forecast-hours",
                                          help="Hours between synthetic forecast issues."),
+    wind: str = typer.Option("", "--wind", help="Wind data for /api/v1/ (Tawhiri API) and "
+                             "drift predictions: gfs:latest, a cycle time, a folder, a glob or "
+                             "a file (default: synthetic winds)."),
 ) -> None:
     """Serve the API and dashboard (http://HOST:PORT/), migrating the store first."""
     import uvicorn
@@ -56,7 +59,13 @@ def serve(
 
         with console.status("seeding demo flights"):
             seed_demo(store, time.time())
-    app = create_app(store, response_cache=response_cache)
+    served: dict[str, object] = {}
+    if wind:
+        from stratolink.ground.tawhiri import served_dataset
+
+        with console.status(f"loading wind data {wind}"):
+            served = served_dataset(wind)
+    app = create_app(store, response_cache=response_cache, **served)  # type: ignore[arg-type]
     if gateway_port:
         from stratolink.ground.gateway import attach_gateway
 

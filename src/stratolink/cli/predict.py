@@ -45,18 +45,22 @@ def parse_time(text: str | None) -> float:
     return parsed.timestamp()
 
 
-def open_wind(source: str, seed: int) -> WindField:
-    """`synthetic` (seeded) or a GRIB2/NetCDF file."""
-    if source == "synthetic":
+def open_wind(
+    sources: str | list[str], seed: int, *, steady: bool = False,
+    window: tuple[float, float] | None = None,
+) -> WindField:
+    """`synthetic` (seeded), or wind data named by files, folders, globs, a cycle time or
+    MODEL:latest (see `stratolink.winds.datasets`), joined along time; with `window` only the
+    times a flight needs are read."""
+    specs = [sources] if isinstance(sources, str) else list(sources)
+    if specs == ["synthetic"]:
         from stratolink.winds.synthetic import SyntheticWindField
 
         return SyntheticWindField(seed=seed)
-    path = Path(source)
-    if not path.exists():
-        raise InvalidParameterError(f"wind data file {source!r} does not exist")
+    from stratolink.winds.datasets import resolve_all
     from stratolink.winds.gridded import load_wind_data
 
-    return load_wind_data(path)
+    return load_wind_data(list(resolve_all(specs).paths), steady=steady, window=window)
 
 
 def summary_table(result: Trajectory | Ensemble) -> Table:
@@ -99,7 +103,10 @@ def register(app: typer.Typer) -> None:
         float_hours: float = typer.Option(None, help="Float duration (h), float profile."),
         hours: float = typer.Option(72.0, help="Longest flight to predict (h)."),
         step: float = typer.Option(60.0, help="Integration step (s)."),
-        wind: str = typer.Option("synthetic", help="'synthetic' or a GRIB2/NetCDF file."),
+        wind: list[str] = typer.Option(  # noqa: B006
+            ["synthetic"], help="'synthetic', or GRIB2/NetCDF data: a file, a folder, a glob, "
+            "a cycle time or MODEL:latest from the dataset cache (repeat for several)."),
+        steady: bool = typer.Option(False, help="Fly data of a single time as steady winds."),
         wind_seed: int = typer.Option(0, help="Seed of the synthetic wind field."),
         ensemble: int = typer.Option(0, help="Members of a Monte-Carlo ensemble (0: single)."),
         seed: int = typer.Option(0, help="Seed of the ensemble's perturbations."),
@@ -119,7 +126,8 @@ def register(app: typer.Typer) -> None:
             float_hours=float_hours,
         )
         launch = Launch(lat=lat, lon=lon, alt=alt, time=parse_time(time))
-        field = open_wind(wind, wind_seed)
+        field = open_wind(wind, wind_seed, steady=steady,
+                          window=(launch.time, launch.time + hours * 3600.0))
         result: Trajectory | Ensemble
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                       TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),

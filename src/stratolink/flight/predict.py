@@ -4,6 +4,10 @@
 `predict_ensemble` flies N members at once (one numpy step advances all of them), each with
 its own forecast-error realisation, ascent rate and burst altitude, and summarises where
 the flights end: mean point and 50%/95% error ellipses.
+
+Every model drifts with the one integrator, `flight.motion.drift` (RK4 over a sphere of radius
+R + altitude). Constant-rate flights (standard and cruise profiles) in gridded data run in the
+compiled kernel (`flight.compiled`), the same steps without Python overhead.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
 from stratolink.errors import InvalidParameterError
+from stratolink.flight.cruise import CruiseBalloon
 from stratolink.flight.latex import LatexBalloon
 from stratolink.flight.state import STAGE_NAMES, FlightState, Stage, StageEvents
 from stratolink.flight.superpressure import SuperpressureFlight, SuperpressureParams
 from stratolink.flight.zeropressure import FloatManoeuvre, ZeroPressureBalloon
 from stratolink.geo import EARTH_RADIUS_M, local_offset_m, move
 from stratolink.winds.base import FloatArray, WindField
+from stratolink.winds.gridded import GriddedWindField
 
 CHI2_2DOF = {0.5: 1.3862943611198906, 0.95: 5.991464547107979}
 
@@ -85,8 +91,18 @@ class SuperpressureProfile:
     name: str = "superpressure"
 
 
-Profile = StandardProfile | FloatProfile | SuperpressureProfile
-PROFILE_NAMES = ("standard", "float", "superpressure")
+@dataclass(frozen=True)
+class CruiseProfile:
+    """Ascent at a constant rate to a float altitude held until the flight ends (Tawhiri's
+    `float_profile`): no descent is flown."""
+
+    ascent_rate_m_s: float = 5.0
+    float_altitude_m: float = 30000.0
+    name: str = "cruise"
+
+
+Profile = StandardProfile | FloatProfile | SuperpressureProfile | CruiseProfile
+PROFILE_NAMES = ("standard", "float", "superpressure", "cruise")
 
 
 class _Model(Protocol):
@@ -98,7 +114,7 @@ def profile_by_name(name: str, **overrides: Any) -> Profile:
     """A profile from its name and keyword overrides (None values are ignored)."""
     kinds: dict[str, type] = {
         "standard": StandardProfile, "float": FloatProfile,
-        "superpressure": SuperpressureProfile,
+        "superpressure": SuperpressureProfile, "cruise": CruiseProfile,
     }
     if name not in kinds:
         raise InvalidParameterError(
@@ -126,10 +142,10 @@ def check_profile(profile: Profile, launch: Launch) -> None:
             f"burst altitude {profile.burst_altitude_m:g} m is not above the launch site "
             f"({launch.alt:g} m)"
         )
-    if isinstance(profile, FloatProfile):
+    if isinstance(profile, FloatProfile | CruiseProfile):
         if profile.float_altitude_m <= launch.alt:
             raise InvalidParameterError("float altitude must be above the launch site")
-        if profile.float_hours < 0:
+        if isinstance(profile, FloatProfile) and profile.float_hours < 0:
             raise InvalidParameterError("float duration must be >= 0 hours")
 
 
@@ -166,6 +182,9 @@ def build_model(
             profile.descent_rate_m_s, profile.system_mass_kg, profile.manoeuvres,
             ground_altitude_m=launch.alt,
         )
+    if isinstance(profile, CruiseProfile):
+        top = profile.float_altitude_m if burst_altitude is None else burst_altitude
+        return CruiseBalloon.build(n, rate, top, ground_altitude_m=launch.alt)
     return SuperpressureFlight(n, rate, profile.float_altitude_m, profile.params)
 
 
@@ -280,10 +299,17 @@ def _run(
     if not (max_hours > 0 and math.isfinite(max_hours)):
         raise InvalidParameterError("flight duration must be a positive number of hours")
     check_wind_covers(wind, launch.time)
-    state = FlightState.at_launch(launch.time, launch.lat, launch.lon, launch.alt, n)
-    events = StageEvents.empty(n)
     end = launch.time + max_hours * 3600.0
     keep = min(tracked, n)
+    if isinstance(wind, GriddedWindField) and _compiled().supports(wind, model):
+        flown = _compiled().fly(wind, launch.time, launch.lat, launch.lon, launch.alt, model, dt,
+                             end, keep, record_every)
+        if flown is not None:
+            if progress is not None:
+                progress(1.0)
+            return _from_kernel(flown, model, launch)
+    state = FlightState.at_launch(launch.time, launch.lat, launch.lon, launch.alt, n)
+    events = StageEvents.empty(n)
     times = [state.t]
     lats, lons, alts, stages = [state.lat[:keep].copy()], [state.lon[:keep].copy()], [
         state.alt[:keep].copy()], [state.stage[:keep].copy()]
@@ -305,6 +331,32 @@ def _run(
         times=np.asarray(times), lat=np.vstack(lats), lon=np.vstack(lons),
         alt=np.vstack(alts), stage=np.vstack(stages), events=events,
         profile=getattr(model, "profile", None) or StandardProfile(), launch=launch,
+    )
+    return state, traj
+
+
+def _compiled() -> Any:
+    """The compiled kernel module (imported on first use: it loads numba)."""
+    from stratolink.flight import compiled
+
+    return compiled
+
+
+def _from_kernel(
+    flown: Any, model: _Model, launch: Launch
+) -> tuple[FlightState, Trajectory]:
+    """The kernel's arrays as the state and trajectory the numpy loop returns."""
+    n = flown.end_lat.size
+    events = StageEvents.empty(n)
+    for stage in Stage:
+        for i, target in enumerate((events.time, events.lat, events.lon, events.alt)):
+            target[stage] = flown.events[int(stage), i].copy()
+    state = FlightState(t=flown.end_time, lat=flown.end_lat, lon=flown.end_lon,
+                        alt=flown.end_alt, stage=flown.end_stage)
+    traj = Trajectory(
+        times=flown.times, lat=flown.lat, lon=flown.lon, alt=flown.alt, stage=flown.stage,
+        events=events, profile=getattr(model, "profile", None) or StandardProfile(),
+        launch=launch,
     )
     return state, traj
 

@@ -26,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect
 
-from stratolink.errors import InvalidParameterError, OutOfRangeError, StratolinkError
+from stratolink.errors import StratolinkError
 from stratolink.ground import auth
 from stratolink.ground.cache import ResponseCache, StoreVersion
 from stratolink.ground.live import LiveHub
@@ -133,6 +133,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     live_interval: float = 0.2,
     wind_field: Any = None,
+    tawhiri_datasets: Callable[[str], Any] | None = None,
     expire_interval: float = 5.0,
     response_cache: bool = True,
 ) -> FastAPI:
@@ -414,16 +415,23 @@ def create_app(
         return {"trajectory_id": ids[0], "ensemble_id": ids[1], "wind": source,
                 "end": trajectory["points"][-1]}
 
+    tawhiri_lookup: list[Callable[[str], Any]] = []
+
     @app.get("/api/v1/", tags=["predictions"])
-    def tawhiri(request: Request) -> JSONResponse:
-        """Tawhiri-compatible prediction (standard_profile), on this server's wind field."""
+    def tawhiri(request: Request) -> Response:
+        """Tawhiri API v1 prediction (standard_profile, float_profile; json or csv) on the
+        server's dataset (`tawhiri_datasets`), else its wind field, else synthetic winds."""
         from stratolink.ground import tawhiri as tawhiri_api
 
-        try:
-            body = tawhiri_api.handle(dict(request.query_params), wind_field)
-        except (InvalidParameterError, OutOfRangeError, ValueError) as exc:
-            return JSONResponse(status_code=400, content=tawhiri_api.error_body(str(exc)))
-        return JSONResponse(content=body)
+        if not tawhiri_lookup:
+            tawhiri_lookup.append(tawhiri_datasets or tawhiri_api.single_dataset(
+                tawhiri_api.dataset_for(wind_field) if wind_field is not None
+                else tawhiri_api.synthetic_dataset()))
+        status, media, body, headers = tawhiri_api.respond(request.query_params,
+                                                           tawhiri_lookup[0])
+        if isinstance(body, str):
+            return Response(body, status_code=status, media_type=media, headers=headers)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     # ---- links ---------------------------------------------------------------------------
 

@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 
 from stratolink.errors import InvalidParameterError
-
-EARTH_RADIUS_M = 6_371_009.0
+from stratolink.geo import EARTH_RADIUS_M
 
 
 class PersistenceWind:

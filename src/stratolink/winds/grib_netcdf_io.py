@@ -60,29 +60,34 @@ def detect_format(path: Path) -> FileFormat:
     raise StratolinkError(f"wind data file {path} is neither GRIB2 nor NetCDF (unknown format)")
 
 
-def open_wind_dataset(path: str | Path, select: VariableSelector | None = None) -> xr.Dataset:
+def open_wind_dataset(
+    path: str | Path, select: VariableSelector | None = None, *, lazy: bool = False
+) -> xr.Dataset:
     """Read a GRIB2 (pressure levels only) or NetCDF file into memory and close it.
 
     `select` names the variables to keep (given the lazily opened dataset); the rest are
-    never read from disk.
+    never read from disk. With `lazy` the file stays open and nothing is read until the
+    caller indexes and loads the values it needs (it must `close()` the dataset).
     """
     file_path = Path(path)
     file_format = detect_format(file_path)
     if file_format == "grib":
-        return _open_grib(file_path, select)
-    return _open_netcdf(file_path, _NETCDF_ENGINES[file_format], select)
+        return _open_grib(file_path, select, lazy)
+    return _open_netcdf(file_path, _NETCDF_ENGINES[file_format], select, lazy)
 
 
-def _load_selected(ds: xr.Dataset, select: VariableSelector | None) -> xr.Dataset:
+def _load_selected(
+    ds: xr.Dataset, select: VariableSelector | None, lazy: bool = False
+) -> xr.Dataset:
     if select is not None:
         names = select(ds)
         if names:
             ds = ds[names]
-    return ds.load()
+    return ds if lazy else ds.load()
 
 
 def _open_netcdf(
-    path: Path, engines: tuple[str, ...], select: VariableSelector | None
+    path: Path, engines: tuple[str, ...], select: VariableSelector | None, lazy: bool = False
 ) -> xr.Dataset:
     import xarray as xr
 
@@ -92,6 +97,8 @@ def _open_netcdf(
         if engine not in available:
             continue
         try:
+            if lazy:
+                return _load_selected(xr.open_dataset(path, engine=engine), select, lazy=True)
             with xr.open_dataset(path, engine=engine) as ds:
                 return _load_selected(ds, select)
         except ImportError:  # engine registered but its library is missing: try the next
@@ -107,7 +114,7 @@ def _open_netcdf(
     raise StratolinkError(f"cannot read NetCDF wind data file {path}: {_first_line(error)}")
 
 
-def _open_grib(path: Path, select: VariableSelector | None) -> xr.Dataset:
+def _open_grib(path: Path, select: VariableSelector | None, lazy: bool = False) -> xr.Dataset:
     import xarray as xr
 
     try:
@@ -121,6 +128,9 @@ def _open_grib(path: Path, select: VariableSelector | None) -> xr.Dataset:
         # indexpath "": no .idx files next to the data; errors="raise": a truncated or
         # damaged message must fail rather than be skipped.
         kwargs = {"indexpath": "", "filter_by_keys": keys, "errors": "raise"}
+        if lazy:
+            opened = xr.open_dataset(path, engine="cfgrib", backend_kwargs=kwargs)
+            return _load_selected(opened, select, lazy=True)
         with xr.open_dataset(path, engine="cfgrib", backend_kwargs=kwargs) as ds:
             return _load_selected(ds, select)
 

@@ -14,13 +14,22 @@
   linear in height exactly.
 
 When the data carry no height (no `gh`/`z`), each level sits at its US Standard Atmosphere
-1976 altitude. Queries outside the data's time, latitude (or regional longitude) range, or
-above the top / below the bottom level raise `OutOfRangeError` naming the valid range: the
-field never extrapolates. Non-finite query values give NaN winds.
+1976 altitude. Below the bottom level (GFS's 1000 hPa can be 100 m up, or below ground) the
+winds are extrapolated linearly in height from the two lowest levels, as the CUSF/SondeHub
+Tawhiri predictor does, down to `LOWEST_ALTITUDE_M`; that is what lets a flight start from the
+surface. Queries outside the data's time, latitude (or regional longitude) range, above the top
+level or below `LOWEST_ALTITUDE_M` raise `OutOfRangeError` naming the valid range. Non-finite
+query values give NaN winds.
+
+Times: a flight needs two times to interpolate between, so data of a single time are refused
+unless the caller asks for steady winds (`steady=True`: the first time's winds hold at every
+time). Many files (GFS publishes one per forecast hour) join along time; `load_wind_data`
+opens them lazily and reads only the times a flight needs (`window`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,10 +72,21 @@ _COORD_TOLERANCE = 1e-6
 _HEIGHT_TOLERANCE = 1e-6
 # Levels blended around the guessed bracket before falling back to the whole column.
 _WINDOW = 4
+LOWEST_ALTITUDE_M = -500.0
+"""Winds are extrapolated below the bottom pressure level down to this altitude (m): below
+the lowest land surface (the Dead Sea shore, -430 m)."""
 
 
-def load_wind_data(path_or_paths: str | Path | Sequence[str | Path]) -> GriddedWindField:
-    """Load GRIB2 or NetCDF wind data (one file or several times of one grid) into memory."""
+def load_wind_data(
+    path_or_paths: str | Path | Sequence[str | Path], *, steady: bool = False,
+    window: tuple[float, float] | None = None,
+) -> GriddedWindField:
+    """Load GRIB2 or NetCDF wind data (one file or several times of one grid) into memory.
+
+    The files are opened lazily; with `window` (first and last epoch second a flight needs)
+    only the times inside it, and the one on either side that brackets it, are read, so a
+    long many-file forecast costs the memory of the hours flown, not of the whole cycle.
+    """
     from stratolink.winds.grib_netcdf_io import open_wind_dataset
 
     if isinstance(path_or_paths, str | Path):
@@ -75,8 +95,15 @@ def load_wind_data(path_or_paths: str | Path | Sequence[str | Path]) -> GriddedW
         paths = list(path_or_paths)
     if not paths:
         raise StratolinkError("no wind data files given")
-    datasets = [open_wind_dataset(path, select=_wanted_variables) for path in paths]
-    return GriddedWindField.from_datasets(datasets, sources=[str(path) for path in paths])
+    datasets = [open_wind_dataset(path, select=_wanted_variables, lazy=True) for path in paths]
+    sources = [str(path) for path in paths]
+    try:
+        if window is not None and not steady:
+            datasets, sources = _within_window(datasets, sources, window)
+        return GriddedWindField.from_datasets(datasets, sources=sources, steady=steady)
+    finally:
+        for ds in datasets:
+            ds.close()
 
 
 @dataclass(frozen=True)
@@ -96,12 +123,15 @@ class _GridBlock:
 class GriddedWindField(WindField):
     """A wind field interpolated in 4-D from gridded pressure-level data held in memory."""
 
-    def __init__(self, dataset: xr.Dataset, *, source: str = "wind dataset") -> None:
-        self._init_from_blocks([_standardise(dataset, source)])
+    def __init__(
+        self, dataset: xr.Dataset, *, source: str = "wind dataset", steady: bool = False
+    ) -> None:
+        self._init_from_blocks([_standardise(dataset, source)], steady)
 
     @classmethod
     def from_datasets(
-        cls, datasets: Sequence[xr.Dataset], *, sources: Sequence[str] | None = None
+        cls, datasets: Sequence[xr.Dataset], *, sources: Sequence[str] | None = None,
+        steady: bool = False,
     ) -> GriddedWindField:
         """Join datasets that share one grid and levels but hold different times."""
         if not datasets:
@@ -111,13 +141,27 @@ class GriddedWindField(WindField):
         ]
         blocks = [_standardise(ds, name) for ds, name in zip(datasets, names, strict=True)]
         field = cls.__new__(cls)
-        field._init_from_blocks(blocks)
+        field._init_from_blocks(blocks, steady)
         return field
 
     # ----------------------------------------------------------------- construction
 
-    def _init_from_blocks(self, blocks: list[_GridBlock]) -> None:
+    def _init_from_blocks(self, blocks: list[_GridBlock], steady: bool = False) -> None:
         block = _concatenate_in_time(blocks)
+        if steady and block.times.size > 1:
+            block = dataclasses.replace(
+                block, times=block.times[:1], u=block.u[:1], v=block.v[:1],
+                height=None if block.height is None else block.height[:1],
+            )
+        elif not steady and block.times.size < 2:
+            raise StratolinkError(
+                f"{block.source} holds winds for one time only "
+                f"({_format_time(float(block.times[0]))}); a flight interpolates between two "
+                "times, so give the files of at least two forecast hours (a folder, a glob or "
+                "several files), or ask for steady winds (--steady) to fly these winds at "
+                "every time"
+            )
+        self.steady = steady
         self.source = block.source
         self.times = block.times
         self.pressure_levels_pa = block.pressures_pa
@@ -164,7 +208,9 @@ class GriddedWindField(WindField):
     # ----------------------------------------------------------------- public queries
 
     def time_range(self) -> tuple[float, float]:
-        """First and last valid time of the data, seconds since the epoch."""
+        """First and last valid time of the data, seconds since the epoch (all if steady)."""
+        if self.steady:
+            return -np.inf, np.inf
         return float(self.times[0]), float(self.times[-1])
 
     def latitude_range(self) -> tuple[float, float]:
@@ -195,6 +241,32 @@ class GriddedWindField(WindField):
                 tq[finite], latq[finite], lonq[finite], altq[finite]
             )
         return u_out.reshape(shape), v_out.reshape(shape)
+
+    def kernel_grid(self) -> tuple[Any, ...]:
+        """The field's arrays as the tuple the compiled kernel takes (`winds.gridkernel`)."""
+        grid = getattr(self, "_kernel_grid", None)
+        if grid is None:
+            from stratolink.winds import gridkernel as gk
+
+            nlon = self._shape[2]
+            ints = np.zeros(7, dtype=np.int64)
+            ints[gk.I_NLON] = nlon
+            ints[gk.I_PERIODIC] = self._periodic
+            ints[gk.I_STEADY] = self.steady
+            ints[gk.I_SHARED_HEIGHT] = self._height is None
+            ints[gk.I_UNI_T], ints[gk.I_UNI_LAT], ints[gk.I_UNI_LON] = self._uniform
+            floats = np.zeros(3)
+            floats[gk.F_LON_LAST] = self.longitudes[-1]
+            floats[gk.F_LOWEST_ALT] = LOWEST_ALTITUDE_M
+            floats[gk.F_HEIGHT_TOL] = _HEIGHT_TOLERANCE
+            height = self._height
+            if height is None:
+                assert self._std_heights is not None
+                height = self._std_heights[None, :]
+            grid = (self.times, self.latitudes, self._lon_nodes, self._u, self._v,
+                    np.ascontiguousarray(height), ints, floats)
+            self._kernel_grid = grid
+        return grid
 
     # ----------------------------------------------------------------- interpolation
 
@@ -228,7 +300,10 @@ class GriddedWindField(WindField):
         self._check_latitude(lat)
         lon_q = self._normalise_longitude(lon)
 
-        t_lo, t_w = _bracket(self.times, t, self._uniform[0])
+        if self.steady:
+            t_lo, t_w = np.zeros(t.shape, dtype=np.intp), np.zeros(t.shape)
+        else:
+            t_lo, t_w = _bracket(self.times, t, self._uniform[0])
         t_hi = np.minimum(t_lo + 1, nt - 1)
         y_lo, y_w = _bracket(self.latitudes, lat, self._uniform[1])
         y_hi = y_lo + 1
@@ -258,7 +333,8 @@ class GriddedWindField(WindField):
             k = np.clip(np.searchsorted(profile, alt, side="right") - 1, 0, nlev - 2)
             h_lo = profile[k]
             h_hi = profile[k + 1]
-        f = np.clip((alt - h_lo) / (h_hi - h_lo), 0.0, 1.0)
+        # Below the bottom level f < 0: linear extrapolation from the two lowest levels.
+        f = np.minimum((alt - h_lo) / (h_hi - h_lo), 1.0)
 
         u = np.zeros(t.size)
         v = np.zeros(t.size)
@@ -367,14 +443,14 @@ class GriddedWindField(WindField):
         return q
 
     def _check_altitude(self, alt: FloatArray, column: FloatArray) -> None:
-        below = alt < column[:, 0] - _HEIGHT_TOLERANCE
+        below = alt < np.minimum(LOWEST_ALTITUDE_M, column[:, 0])
         if below.any():
             i = int(np.argmax(below))
             raise OutOfRangeError(
-                f"altitude {alt[i]:.0f} m is below the wind data's bottom level "
-                f"({self.pressure_levels_pa[0] / 100:.4g} hPa, about {column[i, 0]:.0f} m there; "
-                f"levels {self.pressure_levels_pa[0] / 100:.4g} .. "
-                f"{self.pressure_levels_pa[-1] / 100:.4g} hPa) ({self.source})"
+                f"altitude {alt[i]:.0f} m is below {LOWEST_ALTITUDE_M:.0f} m, the lowest the "
+                f"winds are extrapolated to under the bottom level "
+                f"({self.pressure_levels_pa[0] / 100:.4g} hPa, about {column[i, 0]:.0f} m there) "
+                f"({self.source})"
             )
         above = alt > column[:, -1] + _HEIGHT_TOLERANCE
         if above.any():
@@ -507,6 +583,53 @@ def _concatenate_in_time(blocks: list[_GridBlock]) -> _GridBlock:
         v=join([b.v for b in blocks]),
         height=height,
     )
+
+
+# --------------------------------------------------------------------- time windows
+
+
+def _time_layout(ds: xr.Dataset, source: str) -> tuple[list[str], FloatArray] | None:
+    """The wind variable's time dimensions and the valid time of each entry (coordinates only)."""
+    u_name = _find_variable(ds, _U_NAMES, ("eastward_wind",))
+    if u_name is None:
+        return None
+    u_da = ds[u_name]
+    time_dims = [d for d in map(str, u_da.dims) if _coord_kind(ds, d) == "time"]
+    squeeze = {d: 0 for d in map(str, u_da.dims)
+               if _coord_kind(ds, d) is None and u_da.sizes[d] == 1}
+    return time_dims, _valid_times(u_da.isel(squeeze) if squeeze else u_da, time_dims, source)
+
+
+def _within_window(
+    datasets: list[xr.Dataset], sources: list[str], window: tuple[float, float]
+) -> tuple[list[xr.Dataset], list[str]]:
+    """Keep (lazily) only the times in `window` and the nearest one outside it on each side."""
+    start, end = window
+    layouts = [_time_layout(ds, name) for ds, name in zip(datasets, sources, strict=True)]
+    known = [times for layout in layouts if layout is not None for times in [layout[1]]]
+    if not known:
+        return datasets, sources
+    every = np.unique(np.concatenate(known))
+    before = every[every <= start]
+    after = every[every >= end]
+    low = float(before[-1]) if before.size else float(every[0])
+    high = float(after[0]) if after.size else float(every[-1])
+    kept: list[xr.Dataset] = []
+    names: list[str] = []
+    for ds, name, layout in zip(datasets, sources, layouts, strict=True):
+        if layout is None:
+            kept.append(ds)
+            names.append(name)
+            continue
+        time_dims, times = layout
+        inside = (times >= low) & (times <= high)
+        if not inside.any():
+            continue
+        if len(time_dims) == 1 and not inside.all():
+            ds = ds.isel({time_dims[0]: np.flatnonzero(inside)})
+        kept.append(ds)
+        names.append(name)
+    return kept, names
 
 
 # --------------------------------------------------------------------- dataset reading

@@ -50,9 +50,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from stratolink.errors import InvalidParameterError
+from stratolink.geo import EARTH_RADIUS_M
 from stratolink.winds.base import FloatArray, WindField
 
-EARTH_RADIUS_M = 6371000.0
 SECONDS_PER_DAY = 86400.0
 DAYS_PER_YEAR = 365.2422
 NH_WINTER_PEAK_DAY = 15.0

@@ -1,0 +1,180 @@
+"""Compiled (numba) point interpolation of a `GriddedWindField`, for the flight kernel.
+
+`sample_point` computes exactly what `GriddedWindField.sample` computes for one point (the
+same brackets, weights and vertical rule, including the extrapolation below the bottom
+level) without allocating, so that a whole trajectory can be integrated in compiled code
+(`stratolink.flight.compiled`). Instead of raising it returns a status code; the caller then
+asks the Python field about the failing point to get the one-line error message.
+
+The grid travels as a `KernelGrid` tuple of arrays (see `GriddedWindField.kernel_grid`).
+Functions are compiled on first use and cached on disk (`cache=True`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numba
+import numpy as np
+
+OK = 0
+TIME_OUT = 1
+LAT_OUT = 2
+LON_OUT = 3
+ALT_ABOVE = 4
+ALT_BELOW = 5
+POLAR = 6
+NOT_FINITE = 7
+
+# Indices into the integer and float parameter arrays of a KernelGrid.
+I_NLON, I_PERIODIC, I_STEADY, I_SHARED_HEIGHT, I_UNI_T, I_UNI_LAT, I_UNI_LON = range(7)
+F_LON_LAST, F_LOWEST_ALT, F_HEIGHT_TOL = range(3)
+
+# (times, lats, lon_nodes, u, v, height, int params, float params)
+KernelGrid = tuple[Any, ...]
+
+
+@numba.njit(cache=True, inline="always")
+def _bracket(axis: Any, q: float, uniform: int) -> tuple[int, float]:
+    """Index of the node at or below `q` on an ascending axis, and the fraction beyond it."""
+    n = axis.size
+    if n == 1:
+        return 0, 0.0
+    if uniform:
+        step = (axis[n - 1] - axis[0]) / (n - 1)
+        i = int(math.floor((q - axis[0]) / step))
+        i = min(max(i, 0), n - 2)
+        if axis[i] > q:
+            i -= 1
+        if i < n - 2 and axis[i + 1] <= q:
+            i += 1
+        i = min(max(i, 0), n - 2)
+    else:
+        i = int(np.searchsorted(axis, q, side="right")) - 1
+        i = min(max(i, 0), n - 2)
+    return i, (q - axis[i]) / (axis[i + 1] - axis[i])
+
+
+@numba.njit(cache=True, inline="always")
+def _column_height(height: Any, rows: Any, weights: Any, shared: int, level: int) -> float:
+    if shared:
+        return float(height[0, level])
+    total = 0.0
+    for c in range(8):
+        total += weights[c] * height[rows[c], level]
+    return total
+
+
+@numba.njit(cache=True)
+def scratch() -> tuple[Any, Any]:
+    """Work arrays for `sample_point` (corner rows and weights), allocated once per flight."""
+    return np.empty(8, dtype=np.int64), np.empty(8)
+
+
+@numba.njit(cache=True)
+def sample_point(
+    grid: KernelGrid, t: float, lat: float, lon: float, alt: float, rows: Any, weights: Any,
+    hint: int,
+) -> tuple[float, float, int, int]:
+    """(u, v, status, level) at one point; status OK or why the point is outside the data.
+
+    `rows`/`weights` are work arrays from `scratch`; `hint` is a guess of the lower level
+    index (the `level` of the previous call): the bracket is searched outward from it, so a
+    trajectory, whose altitude changes little between calls, finds it in one or two looks.
+    """
+    times, lats, lon_nodes, u, v, height, ints, floats = grid
+    if not (math.isfinite(t) and math.isfinite(lat) and math.isfinite(lon)
+            and math.isfinite(alt)):
+        return math.nan, math.nan, NOT_FINITE, hint
+    nlon = ints[I_NLON]
+    nlat = lats.size
+    nlev = u.shape[1]
+    # time
+    if ints[I_STEADY]:
+        t_lo, t_w = 0, 0.0
+        nt = 1
+    else:
+        nt = times.size
+        if t < times[0] or t > times[nt - 1]:
+            return math.nan, math.nan, TIME_OUT, hint
+        t_lo, t_w = _bracket(times, t, ints[I_UNI_T])
+    t_hi = min(t_lo + 1, nt - 1)
+    # latitude
+    if lat < lats[0] or lat > lats[nlat - 1]:
+        return math.nan, math.nan, LAT_OUT, hint
+    y_lo, y_w = _bracket(lats, lat, ints[I_UNI_LAT])
+    # longitude
+    first = lon_nodes[0]
+    q = first + (lon - first) % 360.0
+    if q >= first + 360.0:
+        q = first
+    if not ints[I_PERIODIC]:
+        last = floats[F_LON_LAST]
+        if q >= first + 360.0 - 1e-9:
+            q = first
+        if q > last + 1e-9:
+            return math.nan, math.nan, LON_OUT, hint
+        q = min(q, last)
+    x_lo, x_w = _bracket(lon_nodes, q, ints[I_UNI_LON])
+    x_hi = (x_lo + 1) % nlon if ints[I_PERIODIC] else x_lo + 1
+
+    c = 0
+    for ti in range(2):
+        tt = t_lo if ti == 0 else t_hi
+        wt = 1.0 - t_w if ti == 0 else t_w
+        for yi in range(2):
+            yy = y_lo + yi
+            wy = 1.0 - y_w if yi == 0 else y_w
+            for xi in range(2):
+                xx = x_lo if xi == 0 else x_hi
+                wx = 1.0 - x_w if xi == 0 else x_w
+                rows[c] = (tt * nlat + yy) * nlon + xx
+                weights[c] = wt * wy * wx
+                c += 1
+
+    # The lower level k of the bracket: the largest level whose blended height is <= alt,
+    # within 0 .. nlev-2, walked to from the hint.
+    shared = ints[I_SHARED_HEIGHT]
+    k = min(max(hint, 0), nlev - 2)
+    h_lo = _column_height(height, rows, weights, shared, k)
+    h_hi = _column_height(height, rows, weights, shared, k + 1)
+    while k > 0 and h_lo > alt:
+        k -= 1
+        h_hi = h_lo
+        h_lo = _column_height(height, rows, weights, shared, k)
+    while k < nlev - 2 and h_hi <= alt:
+        k += 1
+        h_lo = h_hi
+        h_hi = _column_height(height, rows, weights, shared, k + 1)
+    if k == nlev - 2 and alt > h_hi + floats[F_HEIGHT_TOL]:
+        return math.nan, math.nan, ALT_ABOVE, k
+    if k == 0 and alt < min(floats[F_LOWEST_ALT], h_lo):
+        return math.nan, math.nan, ALT_BELOW, k
+    f = min((alt - h_lo) / (h_hi - h_lo), 1.0)  # f < 0 below the bottom level: extrapolation
+    uu = 0.0
+    vv = 0.0
+    for c in range(8):
+        row = rows[c]
+        w_lo = weights[c] * (1.0 - f)
+        w_hi = weights[c] * f
+        uu += w_lo * u[row, k] + w_hi * u[row, k + 1]
+        vv += w_lo * v[row, k] + w_hi * v[row, k + 1]
+    return uu, vv, OK, k
+
+
+@numba.njit(cache=True)
+def sample_many(
+    grid: KernelGrid, t: Any, lat: Any, lon: Any, alt: Any
+) -> tuple[Any, Any, Any]:
+    """`sample_point` over 1-D arrays: (u, v, status) arrays."""
+    n = t.size
+    u = np.empty(n)
+    v = np.empty(n)
+    status = np.empty(n, dtype=np.int64)
+    rows, weights = scratch()
+    hint = 0
+    for i in range(n):
+        u[i], v[i], status[i], hint = sample_point(grid, t[i], lat[i], lon[i], alt[i], rows,
+                                                   weights, hint)
+    return u, v, status

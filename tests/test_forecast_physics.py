@@ -1,0 +1,187 @@
+"""Flight physics on real-format data: surface extrapolation, radius + altitude, RK4, and the
+compiled kernel against the numpy integrator on the same GFS-shaped GRIB2 files."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import ArrayLike
+
+from gfs_like import CYCLE_SECONDS, gfs_grid, write_hourly_files
+from stratolink.errors import OutOfRangeError, StratolinkError
+from stratolink.flight.motion import drift
+from stratolink.flight.predict import (
+    CruiseProfile,
+    Launch,
+    StandardProfile,
+    predict,
+    predict_ensemble,
+)
+from stratolink.flight.state import Stage
+from stratolink.geo import EARTH_RADIUS_M, distance_m
+from stratolink.winds.base import FloatArray, UniformWindField, WindField
+from stratolink.winds.gridded import GriddedWindField, load_wind_data
+
+LAUNCH_T = CYCLE_SECONDS + 1800.0
+SURFACE = Launch(lat=52.0, lon=0.0, alt=0.0, time=LAUNCH_T)
+
+
+class NumpyOnly(WindField):
+    """The same field behind a wrapper, so the flight takes the numpy path, not the kernel."""
+
+    def __init__(self, inner: WindField) -> None:
+        self.inner = inner
+
+    def sample(self, t: ArrayLike, lat: ArrayLike, lon: ArrayLike,
+               alt: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        return self.inner.sample(t, lat, lon, alt)
+
+    def time_range(self) -> tuple[float, float]:
+        return self.inner.time_range()
+
+
+@functools.cache
+def _cycle_dir(root: str) -> list[Path]:
+    return write_hourly_files(Path(root) / "gfs-cycle", gfs_grid())
+
+
+@pytest.fixture(scope="module")
+def gfs_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return _cycle_dir(str(tmp_path_factory.mktemp("gfs")))
+
+
+@pytest.fixture(scope="module")
+def gfs_field(gfs_files: list[Path]) -> GriddedWindField:
+    return load_wind_data(gfs_files)
+
+
+def test_a_gfs_style_cycle_of_hourly_grib2_files_flies_from_the_surface(
+    gfs_field: GriddedWindField,
+) -> None:
+    bottom = gfs_field.level_altitudes(LAUNCH_T, 52.0, 0.0)[0]
+    assert bottom > 50.0  # 1000 hPa is above the launch site: the winds there are extrapolated
+    traj = predict(gfs_field, SURFACE, StandardProfile(5.0, 28000.0, 5.0))
+    names = [e["stage"] for e in traj.stage_events()]
+    assert names == ["launch", "burst", "landing"]
+    landing = traj.stage_events()[-1]
+    assert landing["alt"] == 0.0
+    # Westerlies of 5-40 m/s: carried east by tens of kilometres, not by nothing or thousands.
+    assert 20_000 < float(distance_m(52.0, 0.0, landing["lat"], landing["lon"])) < 400_000
+    assert landing["lon"] > 0.2
+
+
+def test_the_compiled_kernel_flies_the_numpy_integrator_step_for_step(
+    gfs_field: GriddedWindField,
+) -> None:
+    profile = StandardProfile(4.3, 27_123.0, 6.1)
+    fast = predict(gfs_field, SURFACE, profile, dt=60.0)
+    slow = predict(NumpyOnly(gfs_field), SURFACE, profile, dt=60.0)
+    # 1e-10 degrees is about a hundredth of a millimetre: the two agree to rounding.
+    np.testing.assert_array_equal(fast.times, slow.times)
+    np.testing.assert_allclose(fast.lat, slow.lat, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(fast.lon, slow.lon, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(fast.alt, slow.alt, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(fast.stage, slow.stage)
+    for stage in (Stage.DESCENT, Stage.LANDED):
+        for table in ("time", "lat", "lon", "alt"):
+            a = getattr(fast.events, table)[stage]
+            b = getattr(slow.events, table)[stage]
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
+
+
+def test_kernel_and_numpy_agree_for_ensembles_and_cruise_flights(
+    gfs_field: GriddedWindField,
+) -> None:
+    kwargs = {"seed": 3, "forecast_error": False, "tracked": 4, "record_every": 7,
+              "max_hours": 5.5, "burst_altitude_spread_m": 1000.0}
+    profile = StandardProfile(5.0, 26_000.0, 5.0)
+    fast = predict_ensemble(gfs_field, SURFACE, profile, 40, **kwargs)  # type: ignore[arg-type]
+    slow = predict_ensemble(NumpyOnly(gfs_field), SURFACE, profile, 40,
+                            **kwargs)  # type: ignore[arg-type]
+    np.testing.assert_allclose(fast.end_lat, slow.end_lat, atol=1e-10)
+    np.testing.assert_allclose(fast.end_lon, slow.end_lon, atol=1e-10)
+    np.testing.assert_allclose(fast.trajectory.lat, slow.trajectory.lat, atol=1e-10)
+    np.testing.assert_array_equal(fast.trajectory.times, slow.trajectory.times)
+    cruise = CruiseProfile(5.0, 20_000.0)
+    a = predict(gfs_field, SURFACE, cruise, max_hours=2.0)
+    b = predict(NumpyOnly(gfs_field), SURFACE, cruise, max_hours=2.0)
+    np.testing.assert_allclose(a.lat, b.lat, atol=1e-10)
+    np.testing.assert_allclose(a.lon, b.lon, atol=1e-10)
+    assert a.stage_names()[-1] == "float" and a.alt[-1, 0] == 20_000.0
+    assert a.events.time[Stage.FLOAT][0] == pytest.approx(LAUNCH_T + 4000.0)
+
+
+def test_rk4_converges_at_fourth_order_in_a_sheared_rotating_wind() -> None:
+    class Rotating(WindField):
+        def sample(self, t: ArrayLike, lat: ArrayLike, lon: ArrayLike,
+                   alt: ArrayLike) -> tuple[FloatArray, FloatArray]:
+            t, lat, lon, alt = np.broadcast_arrays(t, lat, lon, alt)
+            phase = 2e-4 * (t - LAUNCH_T) + 0.3 * np.radians(lon - 10.0) * 50
+            speed = 20.0 + 0.001 * alt
+            return speed * np.cos(phase), speed * np.sin(phase)
+
+    def end(steps: int) -> FloatArray:
+        lat, lon = np.array([40.0]), np.array([10.0])
+        h = 4 * 3600.0 / steps
+        for i in range(steps):
+            a0 = np.array([1000.0 + 2.0 * i * h])
+            lat, lon = drift(Rotating(), LAUNCH_T + i * h, lat, lon, a0, a0 + 2.0 * h, h)
+        return np.array([lat[0], lon[0]])
+
+    reference = end(960)
+    errors = [float(distance_m(*end(n), *reference)) for n in (24, 48)]
+    assert errors[0] > 0
+    # Halving the step cuts the error about 16-fold (fourth order), never less than 10-fold.
+    assert errors[0] / errors[1] > 10.0
+
+
+def test_zero_wind_stays_put_at_any_altitude() -> None:
+    lat, lon = drift(UniformWindField(), LAUNCH_T, np.array([10.0, -80.0]),
+                     np.array([20.0, 179.9]), np.array([30_000.0, 0.0]),
+                     np.array([30_000.0, 5.0]), 600.0)
+    np.testing.assert_allclose(lat, [10.0, -80.0], atol=1e-12)
+    np.testing.assert_allclose(lon, [20.0, 179.9], atol=1e-12)
+
+
+@pytest.mark.parametrize("alt", [0.0, 20_000.0, 35_000.0])
+def test_uniform_east_wind_keeps_the_parallel_and_turns_by_u_over_radius_plus_altitude(
+    alt: float,
+) -> None:
+    u, hours = 25.0, 6.0
+    lat, lon = np.array([35.0]), np.array([100.0])
+    for i in range(int(hours * 60)):
+        lat, lon = drift(UniformWindField(u, 0.0), LAUNCH_T + 60.0 * i, lat, lon,
+                         np.array([alt]), np.array([alt]), 60.0)
+    turned = np.radians(lon[0] - 100.0)
+    expected = u * hours * 3600.0 / ((EARTH_RADIUS_M + alt) * np.cos(np.radians(35.0)))
+    assert lat[0] == 35.0
+    assert turned == pytest.approx(expected, rel=1e-12)
+
+
+def test_single_time_data_is_refused_unless_steady(gfs_files: list[Path]) -> None:
+    with pytest.raises(StratolinkError, match="one time only.*two times.*--steady"):
+        load_wind_data(gfs_files[0])
+    steady = load_wind_data(gfs_files[0], steady=True)
+    assert steady.time_range() == (-np.inf, np.inf)
+    early = steady.sample(LAUNCH_T - 86400.0, 52.0, 0.0, 9000.0)
+    late = steady.sample(LAUNCH_T + 86400.0, 52.0, 0.0, 9000.0)
+    assert early == late
+    traj = predict(steady, SURFACE, StandardProfile())
+    assert traj.stage_names()[-1] == "landed"
+
+
+def test_a_time_window_reads_only_the_hours_a_flight_needs(gfs_files: list[Path]) -> None:
+    field = load_wind_data(gfs_files, window=(LAUNCH_T, LAUNCH_T + 3600.0))
+    assert field.time_range() == (CYCLE_SECONDS, CYCLE_SECONDS + 3 * 3600.0)
+    full = load_wind_data(gfs_files)
+    assert field.sample(LAUNCH_T, 52.0, 0.0, 5000.0) == full.sample(LAUNCH_T, 52.0, 0.0, 5000.0)
+
+
+def test_launch_outside_the_data_gives_the_fields_message(gfs_field: GriddedWindField) -> None:
+    with pytest.raises(StratolinkError, match="outside the wind data"):
+        predict(gfs_field, Launch(52.0, 0.0, 0.0, LAUNCH_T + 8 * 86400.0), StandardProfile())
+    with pytest.raises(OutOfRangeError, match="latitude"):
+        predict(gfs_field, Launch(57.9, 0.0, 0.0, LAUNCH_T), StandardProfile(8.0, 30000.0, 5.0))
