@@ -395,7 +395,8 @@ class LinkNode:
                 self._events.append(LinkEvent(now, kind, path, detail))
             return
         self._events.append(LinkEvent(now, kind, path, detail))
-        log.info("%s %s %s %s", self.node_id, kind, path or "", detail)
+        level = logging.WARNING if kind == "partial-expired" else logging.INFO  # data removed
+        log.log(level, "%s %s %s %s", self.node_id, kind, path or "", detail)
 
     def _client_connection(self, path: str) -> _Connection | None:
         addr = self.paths[path].gateway_address
