@@ -22,6 +22,7 @@ from stratolink.link.bundle import Priority, new_bundle
 from stratolink.link.keys import KeyRing
 from stratolink.link.node import LinkNode
 from stratolink.link.paths import LinkEvent, PathConfig
+from stratolink.link.quic import certificate_pem
 from stratolink.link.runner import UdpLinkRunner
 from stratolink.link.store import BundleStore
 from stratolink.sim.mission import OPERATOR
@@ -155,7 +156,7 @@ class Balloon:
         path = PathConfig("internet", ("127.0.0.1", ground.udp_port), local_address=local)
         self.node = LinkNode(self.node_id, BundleStore(folder / "bundles.db"),
                              ground.ring.tls_identity(name, "balloon"),
-                             {"ground": ground.ring.certificate_pem(GROUND_KEY, "ground")},
+                             {"ground": certificate_pem(ground.ring.tls_identity(GROUND_KEY, "ground"))},
                              [path], is_client=True, reassembly_dir=folder / "rx")
         self.events: list[LinkEvent] = []
         self.answers: dict[int, bytes] = {}  # stream id -> what the ground answered on it
