@@ -154,9 +154,9 @@ class Balloon:
         self.node_id = f"balloon/{name}"
         local = ("127.0.0.1", local_port) if local_port else None
         path = PathConfig("internet", ("127.0.0.1", ground.udp_port), local_address=local)
+        ground_pem = certificate_pem(ground.ring.tls_identity(GROUND_KEY, "ground"))
         self.node = LinkNode(self.node_id, BundleStore(folder / "bundles.db"),
-                             ground.ring.tls_identity(name, "balloon"),
-                             {"ground": certificate_pem(ground.ring.tls_identity(GROUND_KEY, "ground"))},
+                             ground.ring.tls_identity(name, "balloon"), {"ground": ground_pem},
                              [path], is_client=True, reassembly_dir=folder / "rx")
         self.events: list[LinkEvent] = []
         self.answers: dict[int, bytes] = {}  # stream id -> what the ground answered on it
