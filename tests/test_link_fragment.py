@@ -35,13 +35,17 @@ def test_any_size_round_trips_in_any_order(size: int, frag: int, rnd: random.Ran
         bundles.append(bundles[0])  # a duplicate on the way
         done = []
         rx = Reassembler(Path(tmp) / "rx")
-        for b in bundles:
+        for i, b in enumerate(bundles):
             assert Bundle.decode(b.encode()) == b
-            result = rx.add(b)
+            result = rx.add(b, 0.0)
             if result is not None:
-                done.append(result)
-        assert len(done) == 1 and done[0].parent_id == parent
-        assert done[0].path.read_bytes() == src.read_bytes()
+                done.append((i, result))
+        # Complete at the last new fragment; the late duplicate names the same file again
+        # (announcing is idempotent), it does not make a second one.
+        assert [i for i, _ in done] == [len(bundles) - 2, len(bundles) - 1]
+        assert {r.parent_id for _, r in done} == {parent}
+        assert done[0][1].path.read_bytes() == src.read_bytes()
+        assert rx.status()["completed"] == [parent]
 
 
 def test_a_cut_transfer_resumes_after_a_restart(tmp_path: Path) -> None:
@@ -51,7 +55,7 @@ def test_a_cut_transfer_resumes_after_a_restart(tmp_path: Path) -> None:
     bundles = list(fragments)
     rx = Reassembler(tmp_path / "rx")
     for b in bundles[:20]:
-        assert rx.add(b) is None
+        assert rx.add(b, 0.0) is None
     rx.close()
     rx = Reassembler(tmp_path / "rx")  # the receiver restarted
     missing = rx.missing_ranges(parent)
@@ -61,7 +65,7 @@ def test_a_cut_transfer_resumes_after_a_restart(tmp_path: Path) -> None:
                                      lifetime=3600.0, fragment_size=1024, parent_id=parent)
     again_list = list(again)
     assert [b.id for b in again_list] == [b.id for b in bundles]
-    results = [rx.add(b) for b in again_list[20:]]
+    results = [rx.add(b, 1.0) for b in again_list[20:]]
     assert results[-1] is not None and results[-1].path.read_bytes() == src.read_bytes()
 
 
@@ -74,10 +78,10 @@ def test_corrupt_data_is_not_delivered(tmp_path: Path) -> None:
     forged = Bundle(bundles[1].id, "balloon/SL-1", "ground", Priority.BULK, 0.0, 3600.0,
                     "fragment", cbor2.dumps([header, bytes(len(data))]))
     rx = Reassembler(tmp_path / "rx")
-    rx.add(bundles[0])
-    rx.add(forged)
+    rx.add(bundles[0], 0.0)
+    rx.add(forged, 0.0)
     with pytest.raises(BundleError, match="SHA-256"):
-        rx.add(bundles[2])
+        rx.add(bundles[2], 0.0)
     assert not list((tmp_path / "rx").glob("*-f.bin"))
 
 

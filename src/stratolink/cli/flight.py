@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
             raise InvalidParameterError("--seconds must not be negative")
         cfg = load_flight(config)
         logging.getLogger("stratolink.link").setLevel(logging.WARNING)
-        err = Console(stderr=True)
+        err = Console(stderr=True, soft_wrap=True)  # one line per warning, even piped
 
         def warn(message: str) -> None:
             err.print(f"[yellow]warning:[/] {message}", highlight=False)

@@ -13,6 +13,7 @@ the actuator) and `parse_sensor_line` (one JSON object per line, from real senso
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -23,6 +24,8 @@ import numpy as np
 
 from stratolink.errors import InvalidParameterError
 from stratolink.flight.agent import OnboardAgent, Outbox, SensorReading, remove_sent_file
+from stratolink.link.bundle import BundleError
+from stratolink.link.fragment import stable_parent_id
 from stratolink.link.node import LinkNode
 from stratolink.navigation.evaluate import pressure_at
 from stratolink.winds.base import WindField
@@ -31,6 +34,9 @@ from stratolink.winds.base import WindField
 # {"time", "cutdown": true, "seq"} for flight termination.
 Actuator = Callable[[dict[str, Any]], None]
 SPOOL_SETTLE_S = 2.0  # a spooled file untouched this long is complete
+REFUSED_SPOOL = ".refused"  # spool files that cannot be sent wait here for the operator
+MAX_SENSOR_LINE_CHARS = 4096  # a reading is ~200 characters; longer lines are refused unread
+log = logging.getLogger(__name__)
 
 
 class OnboardLoop:
@@ -65,16 +71,25 @@ class OnboardLoop:
 
     def _send_file(self, path: Path, kind: str, now: float) -> None:
         lifetime = self.agent.config.science_lifetime_s
+        # The id is fixed by the file: after a kill while its fragments were being queued,
+        # queueing it again adds only what was missing (no orphaned half on the ground).
         self.generated.append(
             self.node.submit_file(path, self.agent.ground_id, now=now, kind=kind,
-                                  lifetime=lifetime)
+                                  lifetime=lifetime, parent_id=stable_parent_id(path))
         )
         remove_sent_file(path)
 
     def on_link(self, now: float) -> None:
-        """What the link delivered goes to the agent; its answers (acks) go back down."""
+        """What the link delivered goes to the agent; its answers (acks) go back down.
+
+        A bundle the agent cannot handle is logged in one line and set aside: it must not
+        stop the link loop, nor block the bundles behind it."""
         for bundle in self.node.take_deliveries(now):
-            self.submit(self.agent.receive(bundle, now), now)
+            try:
+                self.submit(self.agent.receive(bundle, now), now)
+            except Exception as exc:  # noqa: BLE001 - hostile input must not stop the loop
+                log.warning("refused %s bundle %s from %s: %s: %s", bundle.kind, bundle.id,
+                            bundle.source, type(exc).__name__, str(exc)[:200])
             self.node.mark_delivered(bundle.id)
 
     def sense(self, reading: SensorReading) -> float:
@@ -101,8 +116,23 @@ class OnboardLoop:
                 settled = time.time() - path.stat().st_mtime >= SPOOL_SETTLE_S
             except OSError:
                 continue
-            if settled:
+            if not settled:
+                continue
+            try:
                 self._send_file(path, "science", now)
+            except (BundleError, OSError) as exc:
+                self._refuse_spool_file(path, exc)
+
+    def _refuse_spool_file(self, path: Path, exc: Exception) -> None:
+        """Move a file that cannot be sent (e.g. its name) aside, once, with one log line."""
+        assert self.spool_dir is not None
+        aside = self.spool_dir / REFUSED_SPOOL
+        try:
+            aside.mkdir(exist_ok=True)
+            path.replace(aside / path.name)
+        except OSError:
+            path.unlink(missing_ok=True)  # cannot even be moved: do not retry it forever
+        log.warning("spool file %r refused and moved to %s: %s", path.name[:60], aside, exc)
 
 
 def reading_of(state: Any, now: float) -> SensorReading:
@@ -149,10 +179,16 @@ def parse_sensor_line(line: str, now: float, battery_capacity_wh: float) -> Sens
     """One reading from a JSON line: `{"lat", "lon", "alt"}` and optionally `"time"` (s since
     1970, else now), `"pressure_pa"` (else the standard atmosphere at `alt`), `"battery_wh"`
     or `"battery_soc"`, `"sun_up"` (else the solar model). Refuses anything else clearly."""
+    if len(line) > MAX_SENSOR_LINE_CHARS:
+        raise InvalidParameterError(f"sensor line longer than {MAX_SENSOR_LINE_CHARS} "
+                                    "characters")
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
         raise InvalidParameterError(f"sensor line is not JSON ({exc.msg})") from exc
+    except (ValueError, RecursionError) as exc:  # a 5000-digit number, nesting too deep
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "number too long"
+        raise InvalidParameterError(f"sensor line is not usable JSON ({reason})") from exc
     if not isinstance(data, dict):
         raise InvalidParameterError("sensor line must be a JSON object")
     allowed = {"time", "lat", "lon", "alt", "pressure_pa", "battery_wh", "battery_soc", "sun_up"}
@@ -164,7 +200,8 @@ def parse_sensor_line(line: str, now: float, battery_capacity_wh: float) -> Sens
         raw = data.get(key, default)
         if raw is None:
             raise InvalidParameterError(f"sensor line needs {key!r}")
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) \
+                or (isinstance(raw, int) and not -1e15 < raw < 1e15) or not math.isfinite(raw):
             raise InvalidParameterError(f"sensor field {key!r} must be a finite number")
         return float(raw)
 

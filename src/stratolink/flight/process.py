@@ -21,7 +21,12 @@ from typing import Any, TextIO
 
 from stratolink.errors import InvalidParameterError, StratolinkError
 from stratolink.flight.agent import OnboardAgent, Target, agent_for_balloon
-from stratolink.flight.onboard import OnboardLoop, SimulatedSensors, parse_sensor_line
+from stratolink.flight.onboard import (
+    MAX_SENSOR_LINE_CHARS,
+    OnboardLoop,
+    SimulatedSensors,
+    parse_sensor_line,
+)
 from stratolink.flight.runconfig import FlightRunConfig
 from stratolink.winds.base import WindField
 
@@ -98,11 +103,20 @@ def build_onboard(config: FlightRunConfig, now: float) -> tuple[OnboardAgent, An
 
 def _line_reader(stream: TextIO, loop: asyncio.AbstractEventLoop,
                  queue: asyncio.Queue[str | None]) -> None:
-    """Read lines on a daemon thread (a blocked read must not keep the process alive)."""
+    """Read lines on a daemon thread (a blocked read must not keep the process alive).
+
+    A line is read at most MAX_SENSOR_LINE_CHARS + 1 characters at a time, so a line of a
+    gigabyte without a newline never sits in memory: its head goes on (and is refused as
+    too long) and the rest of it is skipped up to the next newline."""
 
     def pump() -> None:
-        for line in stream:
-            loop.call_soon_threadsafe(queue.put_nowait, line)
+        limit = MAX_SENSOR_LINE_CHARS + 1
+        skipping = False
+        while line := stream.readline(limit):
+            complete = line.endswith("\n")
+            if not skipping:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            skipping = not complete
         loop.call_soon_threadsafe(queue.put_nowait, None)
 
     threading.Thread(target=pump, name="sensor-lines", daemon=True).start()

@@ -21,7 +21,6 @@ from stratolink.link.bundle import Bundle
 from stratolink.link.keys import KeyRing
 from stratolink.link.node import LinkNode
 from stratolink.link.paths import LinkSettings, PathConfig
-from stratolink.link.quic import certificate_pem
 from stratolink.link.store import BundleStore
 
 log = logging.getLogger(__name__)
@@ -68,7 +67,8 @@ class LinkNodeTransport:
 
 def open_ground_node(keys_dir: Path, state_dir: Path, paths: list[PathConfig],
                      settings: LinkSettings | None = None) -> LinkNode:
-    """The ground's node: its TLS identity and every balloon certificate in `keys_dir`."""
+    """The ground's node: its TLS identity and every balloon certificate in `keys_dir` (only
+    the balloons' certificates: their private keys stay on the balloons)."""
     ring = KeyRing(keys_dir)
     keys = ring.list()
     grounds = [k for k in keys if k.kind == "ground"]
@@ -80,8 +80,7 @@ def open_ground_node(keys_dir: Path, state_dir: Path, paths: list[PathConfig],
         raise StratolinkError(f"no balloon certificates in {keys_dir}: the gateway would "
                               "accept nobody")
     identity = ring.tls_identity(grounds[0].name, "ground")
-    peers = {f"balloon/{b.name}": certificate_pem(ring.tls_identity(b.name, "balloon"))
-             for b in balloons}
+    peers = {f"balloon/{b.name}": ring.certificate_pem(b.name, "balloon") for b in balloons}
     state_dir.mkdir(parents=True, exist_ok=True)
     return LinkNode(GROUND_NODE, BundleStore(state_dir / "bundles.db"), identity, peers, paths,
                     is_client=False, reassembly_dir=state_dir / "files", settings=settings)

@@ -22,6 +22,7 @@ WIRE_VERSION = 1
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 MAX_NAME_CHARS = 128
 MAX_LIFETIME_S = 366 * 86400.0
+MAX_TIME_S = 1e11  # epoch seconds: year ~5138, far beyond any mission, far below float range
 
 
 class BundleError(StratolinkError):
@@ -44,6 +45,22 @@ def _check_name(value: Any, what: str) -> str:
     if any(ord(c) < 32 for c in value):
         raise BundleError(f"bundle {what} contains control characters")
     return value
+
+
+def _is_number(value: Any) -> bool:
+    """A real, finite int or float (bools are not numbers here). Comparing a huge int with a
+    float bound is exact in Python, so 2**1100 is refused without converting it."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or math.isfinite(value)
+
+
+def _short(value: Any) -> str:
+    """A value for an error message, at most 40 characters (repr of a 5000-digit int raises)."""
+    if isinstance(value, int) and not -(10**30) < value < 10**30:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _check_id(value: Any) -> str:
@@ -77,13 +94,14 @@ class Bundle:
         try:
             object.__setattr__(self, "priority", Priority(self.priority))
         except ValueError as exc:
-            raise BundleError(f"unknown bundle priority {self.priority!r}") from exc
-        if not isinstance(self.created, int | float) or not math.isfinite(self.created):
-            raise BundleError("bundle creation time must be a finite number")
-        if not isinstance(self.lifetime, int | float) or not (
-            0.0 < self.lifetime <= MAX_LIFETIME_S
-        ):
+            raise BundleError(f"unknown bundle priority {_short(self.priority)}") from exc
+        if not _is_number(self.created) or not -MAX_TIME_S <= self.created <= MAX_TIME_S:
+            raise BundleError(f"bundle creation time must be a number within "
+                              f"+-{MAX_TIME_S:.0e} s")
+        if not _is_number(self.lifetime) or not 0.0 < self.lifetime <= MAX_LIFETIME_S:
             raise BundleError(f"bundle lifetime must be within (0, {MAX_LIFETIME_S:.0f}] s")
+        object.__setattr__(self, "created", float(self.created))
+        object.__setattr__(self, "lifetime", float(self.lifetime))
         if not isinstance(self.payload, bytes | bytearray | memoryview):
             raise BundleError("bundle payload must be bytes")
         object.__setattr__(self, "payload", bytes(self.payload))
@@ -125,7 +143,7 @@ class Bundle:
             raise BundleError("a bundle is a CBOR array of 9 items")
         version, raw_id, source, destination, priority, created, lifetime, kind, payload = items
         if version != WIRE_VERSION:
-            raise BundleError(f"unsupported bundle version {version!r}")
+            raise BundleError(f"unsupported bundle version {_short(version)}")
         if not isinstance(raw_id, bytes) or len(raw_id) != 16:
             raise BundleError("bundle id must be 16 bytes")
         if not isinstance(priority, int) or isinstance(priority, bool):
@@ -133,12 +151,12 @@ class Bundle:
         if not isinstance(payload, bytes):
             raise BundleError("bundle payload must be a byte string")
         for value, what in ((created, "creation time"), (lifetime, "lifetime")):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise BundleError(f"bundle {what} must be a number")
+            if not _is_number(value):
+                raise BundleError(f"bundle {what} must be a finite number")
         if priority not in Priority._value2member_map_:
-            raise BundleError(f"unknown bundle priority {priority!r}")
-        return cls(raw_id.hex(), source, destination, Priority(priority), float(created),
-                   float(lifetime), kind, payload)
+            raise BundleError(f"unknown bundle priority {_short(priority)}")
+        return cls(raw_id.hex(), source, destination, Priority(priority), created, lifetime,
+                   kind, payload)
 
 
 def new_bundle(

@@ -24,10 +24,13 @@ from typing import Any
 import cbor2
 
 from stratolink.link.bundle import Bundle, BundleError, Priority
+from stratolink.link.limits import ReceiveLimits, file_name_problem
 
 DEFAULT_FRAGMENT_BYTES = 64 * 1024
 READ_CHUNK = 1024 * 1024
-MAX_FILE_BYTES = 1 << 40
+MAX_FILE_BYTES = 1 << 40  # what the wire format allows; `ReceiveLimits` sets the real bound
+_HEX = frozenset("0123456789abcdefABCDEF")
+_KIND_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ def split_file(
         raise BundleError(f"cannot send {file}: not a file")
     if not 1024 <= fragment_size <= 1024 * 1024:
         raise BundleError("fragment size must be between 1 KiB and 1 MiB")
+    problem = file_name_problem(file.name)
+    if problem is not None:
+        raise BundleError(f"cannot send {file.name[:40]!r}: {problem}")
     size = file.stat().st_size
     if size > MAX_FILE_BYTES:
         raise BundleError("file too large to send")
@@ -87,6 +93,19 @@ def split_file(
     return parent, fragments()
 
 
+def stable_parent_id(path: str | Path) -> str:
+    """A parent id fixed by the file itself (name, size, modification time, content hash).
+
+    A sender killed while it queues a file's fragments re-splits the same file after its
+    restart; with this id the fragments get the same ids again, so what was queued before
+    the kill is deduplicated and the receiver completes one file instead of an orphan.
+    """
+    file = Path(path)
+    stat = file.stat()
+    key = f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}:{file_sha256(file).hex()}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 def _fragment_id(parent_id: str, offset: int) -> str:
     """A stable id per (file, offset): re-splitting after a restart yields the same ids."""
     return hashlib.sha256(f"{parent_id}:{offset}".encode()).hexdigest()[:32]
@@ -99,8 +118,10 @@ def fragment_ids(parent_id: str, size: int,
     return [_fragment_id(parent_id, offset) for offset in offsets]
 
 
-def parse_fragment(bundle: Bundle) -> tuple[FragmentHeader, bytes]:
-    """The header and data of a fragment bundle, or BundleError."""
+def parse_fragment(bundle: Bundle,
+                   max_file_bytes: int = MAX_FILE_BYTES) -> tuple[FragmentHeader, bytes]:
+    """The header and data of a fragment bundle, or BundleError (every field is bounded and
+    the file name is checked against `file_name_problem` before anything touches a disk)."""
     if bundle.kind != "fragment":
         raise BundleError("not a fragment bundle")
     try:
@@ -110,19 +131,26 @@ def parse_fragment(bundle: Bundle) -> tuple[FragmentHeader, bytes]:
         raise BundleError("malformed fragment payload") from exc
     ok = (
         isinstance(parent, str) and len(parent) == 32 and isinstance(parent_kind, str)
-        and 0 < len(parent_kind) <= 64 and isinstance(name, str) and len(name) <= 255
+        and isinstance(name, str) and len(name) <= 255
         and isinstance(total, int) and isinstance(offset, int) and isinstance(data, bytes)
+        and not isinstance(total, bool) and not isinstance(offset, bool)
         and isinstance(sha, bytes) and len(sha) == 32 and 0 <= offset
         and offset + len(data) <= total <= MAX_FILE_BYTES and (data or total == 0)
     )
     if not ok:
         raise BundleError("fragment header out of range")
-    try:
-        int(parent, 16)
-    except ValueError as exc:
-        raise BundleError("fragment parent id is not hexadecimal") from exc
-    safe_name = os.path.basename(name) or "file"
-    return FragmentHeader(parent, parent_kind, safe_name, total, offset, sha), data
+    if total > max_file_bytes:
+        raise BundleError(f"fragment of a {total}-byte file: larger than the "
+                          f"{max_file_bytes}-byte limit")
+    if not all(c in _HEX for c in parent):
+        raise BundleError("fragment parent id is not hexadecimal")
+    if not 0 < len(parent_kind) <= 64 or not _KIND_CHARS.issuperset(parent_kind):
+        raise BundleError("fragment file kind must be 1-64 letters, digits, '-' or '_'")
+    safe_name = os.path.basename(name)  # a sender's folders never reach our disk
+    problem = file_name_problem(safe_name)
+    if problem is not None:
+        raise BundleError(f"fragment {problem}")
+    return FragmentHeader(parent.lower(), parent_kind, safe_name, total, offset, sha), data
 
 
 @dataclass(frozen=True)
@@ -144,11 +172,31 @@ class CompletedFile:
                       self.kind, bytes(payload))
 
 
-class Reassembler:
-    """Writes fragments into part files under `directory` and completes verified files."""
+@dataclass(frozen=True)
+class ExpiredPartial:
+    """A partial file removed unfinished, and why (kept in the reassembler's records)."""
 
-    def __init__(self, directory: str | Path) -> None:
+    parent_id: str
+    source: str
+    name: str
+    total_size: int
+    held_bytes: int
+    reason: str
+    time: float
+
+
+class Reassembler:
+    """Writes fragments into part files under `directory` and completes verified files.
+
+    Per sending peer it holds at most `limits.quota_bytes` (partial and completed files it
+    still has), no file above `limits.max_file_bytes`, and removes a partial file once no
+    fragment of it can arrive any more (its fragments' lifetime is over) or none has for
+    `limits.partial_max_age_s`, recording each removal.
+    """
+
+    def __init__(self, directory: str | Path, limits: ReceiveLimits | None = None) -> None:
         self.directory = Path(directory)
+        self.limits = limits or ReceiveLimits()
         self.directory.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.directory / "ranges.sqlite"), isolation_level=None,
                                    check_same_thread=False)
@@ -158,7 +206,15 @@ class Reassembler:
             " PRIMARY KEY (parent, start));"
             "CREATE TABLE IF NOT EXISTS files (parent TEXT PRIMARY KEY, kind TEXT, name TEXT,"
             " total INTEGER, sha BLOB, done INTEGER DEFAULT 0);"
+            "CREATE TABLE IF NOT EXISTS expired (parent TEXT, source TEXT, name TEXT,"
+            " total INTEGER, held INTEGER, reason TEXT, time REAL);"
         )
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(files)")}
+        for column, decl in (("source", "TEXT NOT NULL DEFAULT ''"),
+                             ("updated", "REAL NOT NULL DEFAULT 0"),
+                             ("expires", "REAL NOT NULL DEFAULT 0")):
+            if column not in columns:  # folders written by earlier versions
+                self._db.execute(f"ALTER TABLE files ADD COLUMN {column} {decl}")
 
     def close(self) -> None:
         """Close the range database."""
@@ -171,19 +227,38 @@ class Reassembler:
         """Where a completed file lands."""
         return self.directory / f"{parent}-{name}"
 
-    def add(self, bundle: Bundle) -> CompletedFile | None:
-        """Store one fragment; returns the completed file when this fragment finishes it."""
-        header, data = parse_fragment(bundle)
-        row = self._db.execute("SELECT kind, name, total, sha, done FROM files WHERE parent = ?",
-                               (header.parent_id,)).fetchone()
+    def add(self, bundle: Bundle, now: float) -> CompletedFile | None:
+        """Store one fragment; returns the completed file when this fragment finishes it.
+
+        A fragment of a file that is already complete returns that file again (announcing
+        it is idempotent: the announcement's id is the parent id), so a crash between
+        completing a file and announcing it cannot lose the announcement.
+        """
+        header, data = parse_fragment(bundle, self.limits.max_file_bytes)
+        row = self._db.execute(
+            "SELECT kind, name, total, sha, done, source FROM files WHERE parent = ?",
+            (header.parent_id,)).fetchone()
         if row is None:
-            self._db.execute("INSERT INTO files (parent, kind, name, total, sha) VALUES "
-                             "(?, ?, ?, ?, ?)", (header.parent_id, header.parent_kind,
-                                                 header.name, header.total_size, header.sha256))
+            self._admit(bundle.source, header)
+            self._db.execute(
+                "INSERT INTO files (parent, kind, name, total, sha, source, updated, expires) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (header.parent_id, header.parent_kind, header.name, header.total_size,
+                 header.sha256, bundle.source, now, bundle.expires_at))
+        elif row[5] and row[5] != bundle.source:
+            raise BundleError(f"fragment of {header.parent_id} from {bundle.source}, but "
+                              f"the file is {row[5]}'s")
         elif (row[2], bytes(row[3])) != (header.total_size, header.sha256):
             raise BundleError(f"fragment of {header.parent_id} disagrees with earlier fragments")
         elif row[4]:
-            return None  # already complete: a late duplicate
+            final = self.final_path(header.parent_id, str(row[1]))
+            if row[4] == 1 and final.exists():
+                return CompletedFile(header.parent_id, str(row[0]), str(row[1]), final,
+                                     int(row[2]), bytes(row[3]))
+            return None  # a late duplicate of a file that is gone
+        else:
+            self._db.execute("UPDATE files SET updated = ?, expires = MAX(expires, ?) "
+                             "WHERE parent = ?", (now, bundle.expires_at, header.parent_id))
         final = self.final_path(header.parent_id, header.name)
         if final.exists() and file_sha256(final) == header.sha256:
             # Completed just before a crash, before it was noted: note it now.
@@ -199,6 +274,58 @@ class Reassembler:
         self._db.execute("INSERT OR REPLACE INTO ranges (parent, start, stop) VALUES (?, ?, ?)",
                          (header.parent_id, header.offset, header.offset + len(data)))
         return self._maybe_complete(header.parent_id)
+
+    def _admit(self, source: str, header: FragmentHeader) -> None:
+        """Refuse a new file that would take `source` over its disk quota."""
+        quota = self.limits.quota_bytes
+        used = self.held_bytes(source)
+        if used + header.total_size > quota:
+            # Completed files the operator has since moved away no longer count.
+            for parent, name in self._db.execute(
+                    "SELECT parent, name FROM files WHERE source = ? AND done = 1",
+                    (source,)).fetchall():
+                if not self.final_path(parent, name).exists():
+                    self._db.execute("UPDATE files SET done = 2 WHERE parent = ?", (parent,))
+            used = self.held_bytes(source)
+        if used + header.total_size > quota:
+            raise BundleError(f"file {header.parent_id} of {header.total_size} bytes refused: "
+                              f"{source} holds {used} of its {quota}-byte quota")
+
+    def held_bytes(self, source: str) -> int:
+        """Bytes of partial and completed files counted against `source`'s quota."""
+        row = self._db.execute("SELECT COALESCE(SUM(total), 0) FROM files WHERE source = ? "
+                               "AND done IN (0, 1)", (source,)).fetchone()
+        return int(row[0])
+
+    def expire(self, now: float) -> list[ExpiredPartial]:
+        """Remove partial files that can no longer complete (every fragment's lifetime is
+        over) or have been idle for `limits.partial_max_age_s`; each removal is recorded."""
+        idle_since = now - self.limits.partial_max_age_s
+        rows = self._db.execute(
+            "SELECT parent, source, name, total, expires, updated FROM files WHERE done = 0 "
+            "AND ((expires > 0 AND expires <= ?) OR updated < ?)", (now, idle_since)).fetchall()
+        out = []
+        for parent, source, name, total, expires, updated in rows:
+            held = sum(stop - start for start, stop in self._db.execute(
+                "SELECT start, stop FROM ranges WHERE parent = ?", (parent,)))
+            reason = ("its fragments' lifetime is over" if 0 < expires <= now
+                      else f"no fragment for {now - updated:.0f} s")
+            self._part(parent).unlink(missing_ok=True)
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM ranges WHERE parent = ?", (parent,))
+            self._db.execute("DELETE FROM files WHERE parent = ?", (parent,))
+            self._db.execute("INSERT INTO expired (parent, source, name, total, held, reason,"
+                             " time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (parent, source, name, total, held, reason, now))
+            self._db.execute("COMMIT")
+            out.append(ExpiredPartial(parent, source, name, int(total), int(held), reason, now))
+        return out
+
+    def expired(self) -> list[ExpiredPartial]:
+        """Every partial file removed unfinished, oldest first."""
+        rows = self._db.execute("SELECT parent, source, name, total, held, reason, time "
+                                "FROM expired ORDER BY rowid").fetchall()
+        return [ExpiredPartial(*r) for r in rows]
 
     def missing_ranges(self, parent: str) -> list[tuple[int, int]]:
         """Byte ranges of `parent` not yet received (the whole file if unknown)."""

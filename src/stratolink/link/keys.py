@@ -140,8 +140,8 @@ class KeyRing:
         created = dt.datetime.fromtimestamp(public_path.stat().st_mtime, dt.UTC)
         if kind == "operator":
             fingerprint = public_key_fingerprint(self.operator_public_key(name))
-        else:
-            fingerprint = self.tls_identity(name, kind).fingerprint
+        else:  # the certificate alone: a ground holds balloons' certificates, not their keys
+            fingerprint = spki_fingerprint(self.certificate(name, kind))
         return KeyInfo(name, kind, fingerprint, created, public_path)
 
     def list(self) -> list[KeyInfo]:
@@ -179,6 +179,24 @@ class KeyRing:
         if not isinstance(key, Ed25519PublicKey):
             raise KeyFileError(f"{public_path} is not an Ed25519 public key")
         return key
+
+    def certificate(self, name: str, kind: str) -> x509.Certificate:
+        """A balloon's or ground's certificate alone (what the other end pins); its private
+        key need not be in this ring."""
+        if kind == "operator":
+            raise InvalidParameterError("operators have signing keys, not certificates")
+        _, cert_path = self._paths(name, kind)
+        try:
+            return x509.load_pem_x509_certificate(cert_path.read_bytes())
+        except FileNotFoundError as exc:
+            raise KeyFileError(f"no {kind} certificate named {name!r} in "
+                               f"{self.directory}") from exc
+        except (OSError, ValueError) as exc:
+            raise KeyFileError(f"cannot read certificate {cert_path}: {exc}") from exc
+
+    def certificate_pem(self, name: str, kind: str) -> bytes:
+        """The certificate of `certificate` as PEM bytes (checked to parse)."""
+        return self.certificate(name, kind).public_bytes(serialization.Encoding.PEM)
 
     def tls_identity(self, name: str, kind: str) -> TlsIdentity:
         """A balloon's or ground's certificate and key."""

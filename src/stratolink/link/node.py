@@ -27,9 +27,10 @@ from aioquic.quic.connection import QuicConnection, QuicConnectionState
 from aioquic.quic.packet import PACKET_TYPE_INITIAL, pull_quic_header
 
 from stratolink.errors import StratolinkError
-from stratolink.link.bundle import Bundle, BundleError, Priority
+from stratolink.link.bundle import MAX_PAYLOAD_BYTES, Bundle, BundleError, Priority
 from stratolink.link.fragment import Reassembler, split_file
 from stratolink.link.keys import TlsIdentity, spki_fingerprint
+from stratolink.link.limits import ReceiveLimits
 from stratolink.link.paths import LinkEvent, LinkSettings, PathConfig, PathStatus
 from stratolink.link.quic import (
     MutualTlsServerConnection,
@@ -37,11 +38,15 @@ from stratolink.link.quic import (
     peer_fingerprint,
     server_configuration,
 )
+from stratolink.link.ratelog import RateLimitedLog
 from stratolink.link.store import BundleStore
 
 log = logging.getLogger(__name__)
 ACK = b"\x06"
 MAX_SERVER_CONNECTIONS_PER_PATH = 64
+MAX_HANDSHAKES_PER_HOST = 8  # unfinished handshakes one IP address may hold on a path
+REFUSALS = ("auth-failure", "bad-datagram", "bad-bundle")  # logged at most once an interval
+STREAM_REFUSED = 0x101  # application error code of a stream refused for a receive limit
 
 
 @dataclass
@@ -68,6 +73,8 @@ class _Connection:
     receiving: dict[int, bytearray] = field(default_factory=dict)
     closed: bool = False
     initial_dcid: bytes | None = None  # server side: the client's first destination id
+    buffered: int = 0  # bytes held in `receiving`
+    refused_streams: set[int] = field(default_factory=set)
 
     @property
     def in_flight_bytes(self) -> int:
@@ -87,6 +94,7 @@ class LinkNode:
         self, node_id: str, store: BundleStore, tls: TlsIdentity, peers: dict[str, bytes],
         paths: list[PathConfig], *, is_client: bool, reassembly_dir: str | Path,
         settings: LinkSettings | None = None, server_names: dict[str, str] | None = None,
+        limits: ReceiveLimits | None = None,
     ) -> None:
         if is_client and len(peers) != 1:
             raise StratolinkError("a balloon's link node has exactly one peer: its ground")
@@ -100,9 +108,16 @@ class LinkNode:
         self.paths = {p.name: p for p in sorted(paths, key=lambda p: p.preference)}
         self.peer_certificates = dict(peers)
         self.pins = {node: _load_peer_certificate(pem) for node, pem in peers.items()}
-        self.reassembler = Reassembler(reassembly_dir)
+        self.limits = limits or ReceiveLimits()
+        self.reassembler = Reassembler(reassembly_dir, self.limits)
         self.status = {name: PathStatus(name) for name in self.paths}
         self._connections: dict[tuple[str, tuple[str, int]], _Connection] = {}
+        # Server side: a new handshake from the address of an established session. The
+        # session stays until this one completes (a forged Initial must not drop it).
+        self._pending: dict[tuple[str, tuple[str, int]], _Connection] = {}
+        self._closing: list[_Connection] = []  # closed: their CONNECTION_CLOSE still to go
+        self._refusals = RateLimitedLog(log)
+        self._buffered_by_peer: dict[str, int] = {}
         self._server_config = None if is_client else server_configuration(
             tls, self.settings.idle_timeout_s)
         self._server_names = server_names or {}
@@ -125,11 +140,12 @@ class LinkNode:
 
     def submit_file(self, path: str | Path, destination: str, now: float, lifetime: float,
                     priority: Priority = Priority.BULK, kind: str = "file",
-                    fragment_size: int = 64 * 1024) -> str:
+                    fragment_size: int = 64 * 1024, parent_id: str | None = None) -> str:
         """Queue a file of any size as fragments; returns the parent id it will arrive as."""
         parent, fragments = split_file(path, source=self.node_id, destination=destination,
                                        now=now, lifetime=lifetime, priority=priority,
-                                       kind=kind, fragment_size=fragment_size)
+                                       kind=kind, fragment_size=fragment_size,
+                                       parent_id=parent_id)
         batch: list[Bundle] = []
         for fragment in fragments:
             batch.append(fragment)
@@ -150,12 +166,14 @@ class LinkNode:
         for bundle in self.store.pending_deliveries(limit=limit):
             if bundle.kind == "fragment":
                 try:
-                    done = self.reassembler.add(bundle)
-                except BundleError as exc:
-                    self._event(now, "bad-bundle", None, f"fragment {bundle.id}: {exc}")
-                    done = None
-                if done is not None:
-                    self.store.receive(done.as_bundle(bundle.source, self.node_id, now), now)
+                    done = self.reassembler.add(bundle, now)
+                    if done is not None:
+                        self.store.receive(done.as_bundle(bundle.source, self.node_id, now),
+                                           now)
+                except (BundleError, OSError, ValueError) as exc:
+                    # Refused (bad name, over a limit, disk error): this file only.
+                    self._event(now, "bad-bundle", None,
+                                f"fragment {bundle.id} from {bundle.source}: {exc}")
                 self.store.mark_delivered(bundle.id)
                 continue
             if bundle.id not in self._handed_out:
@@ -208,31 +226,55 @@ class LinkNode:
 
     # ---- network side --------------------------------------------------------------------
 
-    def receive_datagram(self, path: str, data: bytes, addr: tuple[str, int], now: float) -> None:
-        """A datagram arrived on `path` from `addr`."""
+    def receive_datagram(self, path: str, data: bytes, addr: tuple[str, int],
+                         now: float) -> bool:
+        """A datagram arrived on `path` from `addr`; False if it was refused unread (then
+        there is nothing new to send, and the caller need not ask)."""
         if path not in self.paths:
             self._event(now, "bad-datagram", path, "datagram on an unknown path")
-            return
-        conn = self._connections.get((path, addr))
-        if conn is not None and not self.is_client and self._is_new_client(conn, data):
-            # The peer restarted and dials again from the same address: the old session
-            # is gone for good, so drop it (its bundles return to the queue) and accept.
-            self._drop(conn, now, "peer restarted (new handshake from its address)")
-            conn = None
+            return False
+        key = (path, addr)
+        conn = self._connections.get(key)
+        pending = self._pending.get(key)
+        if pending is not None and self._owns(pending, data):
+            conn = pending
+        elif conn is not None and not self.is_client and self._is_new_client(conn, data):
+            # A new handshake from the address of an established session: the peer
+            # restarted, or someone forged its address. The session stays until the new
+            # handshake completes with a pinned key (then `_on_handshake` replaces it).
+            conn = self._accept(path, addr, data, now, successor=True)
+            if conn is None:
+                return False
         if conn is None:
             if self.is_client:
                 self._event(now, "bad-datagram", path, f"datagram from unknown peer {addr}")
-                return
+                return False
             conn = self._accept(path, addr, data, now)
             if conn is None:
-                return
+                return False
         self.status[path].bytes_received += len(data)
         try:
             conn.quic.receive_datagram(data, addr, now)
         except Exception as exc:  # noqa: BLE001 - hostile bytes must never stop the node
             self._event(now, "bad-datagram", path, f"{type(exc).__name__}: {exc}")
-            return
+            return False
+        if not self.is_client and conn.quic._state == QuicConnectionState.FIRSTFLIGHT:
+            # Its Initial did not decrypt: junk shaped like a handshake. Keep no state.
+            self._forget(conn)
+            self._event(now, "bad-datagram", path, f"undecryptable Initial from {addr}")
+            return False
         self._process(conn, now)
+        return True
+
+    @staticmethod
+    def _owns(conn: _Connection, data: bytes) -> bool:
+        """Whether `data` is addressed to `conn` (by its destination connection id)."""
+        try:
+            header = pull_quic_header(Buffer(data=data), host_cid_length=8)
+        except Exception:  # noqa: BLE001 - unreadable: not this connection's
+            return False
+        dcid = header.destination_cid
+        return dcid == conn.initial_dcid or any(c.cid == dcid for c in conn.quic._host_cids)
 
     @staticmethod
     def _is_new_client(conn: _Connection, data: bytes) -> bool:
@@ -248,8 +290,8 @@ class LinkNode:
         known = {c.cid for c in conn.quic._host_cids}
         return header.destination_cid != conn.initial_dcid and header.destination_cid not in known
 
-    def _accept(self, path: str, addr: tuple[str, int], data: bytes,
-                now: float) -> _Connection | None:
+    def _accept(self, path: str, addr: tuple[str, int], data: bytes, now: float,
+                successor: bool = False) -> _Connection | None:
         assert self._server_config is not None
         try:
             header = pull_quic_header(Buffer(data=data), host_cid_length=8)
@@ -259,34 +301,69 @@ class LinkNode:
         if header.packet_type != PACKET_TYPE_INITIAL or len(data) < 1200:
             self._event(now, "bad-datagram", path, f"unexpected packet from {addr}")
             return None
-        on_path = [k for k in self._connections if k[0] == path]
+        on_path = [c for c in self._all_connections() if c.path == path]
         if len(on_path) >= MAX_SERVER_CONNECTIONS_PER_PATH:
             self._gc(now, force=True)
+        handshaking = sorted((c for c in on_path if not c.established and not c.closed
+                              and c.addr[0] == addr[0]), key=lambda c: c.created)
+        for old in handshaking[:max(0, len(handshaking) - MAX_HANDSHAKES_PER_HOST + 1)]:
+            self._drop(old, now, f"too many handshakes from {addr[0]}")
         quic = MutualTlsServerConnection(
             configuration=self._server_config,
             original_destination_connection_id=header.destination_cid,
         )
         conn = _Connection(quic, path, addr, now, last_rx=now,
                            initial_dcid=header.destination_cid)
-        self._connections[(path, addr)] = conn
+        if successor:
+            replaced = self._pending.pop((path, addr), None)
+            if replaced is not None:
+                self._drop(replaced, now, "superseded by a newer handshake")
+            self._pending[(path, addr)] = conn
+        else:
+            self._connections[(path, addr)] = conn
         return conn
+
+    def _all_connections(self) -> list[_Connection]:
+        """Sessions and the handshakes waiting to replace one."""
+        return [*self._connections.values(), *self._pending.values()]
+
+    def _forget(self, conn: _Connection) -> None:
+        """Remove `conn` from the tables (and promote a waiting handshake in its place)."""
+        conn.closed = True
+        key = (conn.path, conn.addr)
+        if self._connections.get(key) is conn:
+            del self._connections[key]
+            successor = self._pending.pop(key, None)
+            if successor is not None:
+                self._connections[key] = successor
+        elif self._pending.get(key) is conn:
+            del self._pending[key]
+        if conn.peer is not None and conn.buffered:
+            left = self._buffered_by_peer.get(conn.peer, 0) - conn.buffered
+            self._buffered_by_peer[conn.peer] = max(0, left)
+        conn.receiving.clear()
+        conn.buffered = 0
 
     def datagrams_to_send(self, now: float) -> list[tuple[str, bytes, tuple[str, int]]]:
         """What to put on the wire now: (path, datagram, address)."""
         self._maintain(now)
         self._pump(now)
         out = []
-        for conn in list(self._connections.values()):
+        for conn in self._all_connections():
             for data, addr in conn.quic.datagrams_to_send(now=now):
                 self.status[conn.path].bytes_sent += len(data)
                 out.append((conn.path, data, addr))
             if conn.quic._state in (QuicConnectionState.TERMINATED,):
                 self._drop(conn, now, "connection terminated")
+        closing, self._closing = self._closing, []
+        for conn in closing:  # their CONNECTION_CLOSE, once: the peer stops at once
+            for data, addr in conn.quic.datagrams_to_send(now=now):
+                out.append((conn.path, data, addr))
         return out
 
     def next_timer(self) -> float | None:
         """When `handle_timer` must next run."""
-        times = [t for c in self._connections.values() if (t := c.quic.get_timer()) is not None]
+        times = [t for c in self._all_connections() if (t := c.quic.get_timer()) is not None]
         s = self.settings
         for conn in self._connections.values():
             if conn.established:
@@ -300,7 +377,7 @@ class LinkNode:
 
     def handle_timer(self, now: float) -> None:
         """Run timers due by `now` (QUIC retransmission, probes, failure detection)."""
-        for conn in list(self._connections.values()):
+        for conn in self._all_connections():
             timer = conn.quic.get_timer()
             if timer is not None and timer <= now:
                 conn.quic.handle_timer(now)
@@ -310,9 +387,15 @@ class LinkNode:
     # ---- internals -----------------------------------------------------------------------
 
     def _event(self, now: float, kind: str, path: str | None, detail: str = "") -> None:
+        if kind in REFUSALS:
+            # Refused traffic can come by the thousand: one line (and one event) per kind
+            # and path at once, then a count of the rest once an interval.
+            key = f"{self.node_id} {kind} {path or ''}"
+            if self._refusals.log(now, key, f"{key} {detail[:300]}"):
+                self._events.append(LinkEvent(now, kind, path, detail))
+            return
         self._events.append(LinkEvent(now, kind, path, detail))
-        level = logging.WARNING if kind in ("auth-failure", "bad-datagram", "bad-bundle") \
-            else logging.INFO
+        level = logging.WARNING if kind == "partial-expired" else logging.INFO  # data removed
         log.log(level, "%s %s %s %s", self.node_id, kind, path or "", detail)
 
     def _client_connection(self, path: str) -> _Connection | None:
@@ -326,7 +409,8 @@ class LinkNode:
                 if (self._carrier[name] and self._client_connection(name) is None
                         and now >= self._reconnect_at[name]):
                     self._connect(name, path, now)
-        for conn in list(self._connections.values()):
+        self._refusals.flush(now)
+        for conn in self._all_connections():
             if conn.closed:
                 continue
             if conn.established:
@@ -346,6 +430,11 @@ class LinkNode:
         if now >= self._next_expiry_check:
             for bundle_id in self.store.expire(now):
                 self._event(now, "expired", None, bundle_id)
+            for gone in self.reassembler.expire(now):
+                self._event(now, "partial-expired", None,
+                            f"{gone.name} ({gone.parent_id}) from {gone.source}: "
+                            f"{gone.held_bytes} of {gone.total_size} bytes removed, "
+                            f"{gone.reason}")
             self._next_expiry_check = now + s.expiry_check_s
 
     def _connect(self, name: str, path: PathConfig, now: float) -> None:
@@ -363,14 +452,14 @@ class LinkNode:
 
     def _drop(self, conn: _Connection, now: float, why: str) -> None:
         """Forget a connection; its bundles in flight go back to the queue."""
-        conn.closed = True
-        self._connections.pop((conn.path, conn.addr), None)
+        self._forget(conn)
         for sent in conn.in_flight.values():
             self.store.release(sent.bundle_id)
         moved = len(conn.in_flight)
         conn.in_flight.clear()
         if conn.quic._state not in (QuicConnectionState.TERMINATED,):
             conn.quic.close(error_code=0, reason_phrase=why)
+            self._closing.append(conn)
         if conn.established:
             still_up = any(c.established and c.path == conn.path
                            for c in self._connections.values())
@@ -382,7 +471,7 @@ class LinkNode:
                 self._event(now, "failover", conn.path, f"{moved} bundles moved to other paths")
 
     def _gc(self, now: float, force: bool = False) -> None:
-        for conn in list(self._connections.values()):
+        for conn in self._all_connections():
             if not conn.established and (force or now - conn.created > 10.0):
                 self._drop(conn, now, "not established")
 
@@ -407,9 +496,19 @@ class LinkNode:
             self._event(now, "auth-failure", conn.path,
                         f"peer {conn.addr} presented an unknown key ({fingerprint})")
             conn.quic.close(error_code=0x100, reason_phrase="unknown key")
-            conn.closed = True
-            self._connections.pop((conn.path, conn.addr), None)
+            self._forget(conn)
+            self._closing.append(conn)  # the refusal leaves now: no waiting for a timeout
             return
+        key = (conn.path, conn.addr)
+        if self._pending.get(key) is conn:
+            # A new handshake from an established session's address completed with a
+            # pinned key: the peer did restart, so the old session goes (its bundles
+            # return to the queue) and this one takes its place.
+            old = self._connections.get(key)
+            if old is not None:
+                self._drop(old, now, "peer restarted (new handshake completed)")
+            self._pending.pop(key, None)
+            self._connections[key] = conn
         conn.peer, conn.established, conn.last_probe = peer, True, now
         if self.is_client:
             self._backoff[conn.path] = self.settings.reconnect_min_s
@@ -433,20 +532,33 @@ class LinkNode:
                 else:
                     self.store.release(sent.bundle_id)
             return
-        buffer = conn.receiving.setdefault(sid, bytearray())
+        if sid in conn.refused_streams:
+            return
+        buffer = conn.receiving.get(sid)
+        if buffer is None:
+            buffer = conn.receiving[sid] = bytearray()
         buffer += event.data
-        if len(buffer) > 5 * 1024 * 1024:
-            conn.receiving.pop(sid, None)
-            conn.quic.reset_stream(sid, error_code=1)
-            self._event(now, "bad-bundle", conn.path, "oversized bundle refused")
+        conn.buffered += len(event.data)
+        held = self._buffered_by_peer.get(conn.peer, 0) + len(event.data)
+        self._buffered_by_peer[conn.peer] = held
+        refusal = None
+        if len(buffer) > MAX_PAYLOAD_BYTES + 4096:
+            refusal = "oversized bundle refused"
+        elif held > self.limits.max_buffered_bytes:
+            refusal = f"{conn.peer} holds {held} bytes of unfinished bundles: stream refused"
+        elif len(conn.receiving) > self.limits.max_open_streams:
+            refusal = f"{conn.peer} has {len(conn.receiving)} unfinished bundles: refused"
+        if refusal is not None:
+            self._refuse_stream(conn, sid)
+            self._event(now, "bad-bundle", conn.path, refusal)
             return
         if not event.end_stream:
             return
-        data = bytes(conn.receiving.pop(sid))
+        data = bytes(self._release_buffer(conn, sid))
         try:
             bundle = Bundle.decode(data)
-        except BundleError as exc:
-            self._event(now, "bad-bundle", conn.path, str(exc))
+        except Exception as exc:  # noqa: BLE001 - BundleError, or anything a bug lets out
+            self._event(now, "bad-bundle", conn.path, f"{type(exc).__name__}: {exc}")
             conn.quic.send_stream_data(sid, b"N", end_stream=True)
             return
         if bundle.destination != self.node_id or bundle.source != conn.peer:
@@ -459,6 +571,27 @@ class LinkNode:
             self._arrival_paths[bundle.id] = conn.path
             self.arrivals += 1
         conn.quic.send_stream_data(sid, ACK, end_stream=True)
+
+    def _release_buffer(self, conn: _Connection, sid: int) -> bytearray:
+        """Take a stream's buffer out of the per-connection and per-peer accounts."""
+        buffer = conn.receiving.pop(sid, bytearray())
+        conn.buffered -= len(buffer)
+        if conn.peer is not None:
+            left = self._buffered_by_peer.get(conn.peer, 0) - len(buffer)
+            self._buffered_by_peer[conn.peer] = max(0, left)
+        return buffer
+
+    def _refuse_stream(self, conn: _Connection, sid: int) -> None:
+        """Drop what a stream holds and ask the peer to stop sending on it."""
+        self._release_buffer(conn, sid)
+        if len(conn.refused_streams) >= 4096:
+            conn.refused_streams.clear()  # bounded; late data of old ones is refused again
+        conn.refused_streams.add(sid)
+        try:
+            conn.quic.stop_stream(sid, STREAM_REFUSED)
+        except ValueError:
+            pass  # the stream is already gone
+        conn.quic.reset_stream(sid, STREAM_REFUSED)
 
     def _pump(self, now: float) -> None:
         """Hand queued bundles to live paths, most urgent first, within each path's budget."""

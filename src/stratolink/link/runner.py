@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 
 from stratolink.link.node import LinkNode
+from stratolink.link.ratelog import RateLimitedLog
+
+log = logging.getLogger(__name__)
 
 
 class _PathProtocol(asyncio.DatagramProtocol):
@@ -38,6 +42,7 @@ class UdpLinkRunner:
         self._transports: dict[str, asyncio.DatagramTransport] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._failures = RateLimitedLog(log, interval_s=60.0, level=logging.ERROR)
 
     async def start(self) -> None:
         """Open the sockets and start the timer loop."""
@@ -61,8 +66,8 @@ class UdpLinkRunner:
         if self.passes is not None and not self.passes(path):
             return
         now = self.clock()
-        self.node.receive_datagram(path, data, addr, now)
-        self.flush()
+        if self.node.receive_datagram(path, data, addr, now):
+            self.flush()  # refused datagrams cost no more than their refusal
 
     def wake(self) -> None:
         """Let the loop run now (e.g. after the application submitted bundles)."""
@@ -83,7 +88,12 @@ class UdpLinkRunner:
             if timer is not None and timer <= now:
                 self.node.handle_timer(now)
             if self.on_wake is not None:
-                self.on_wake(now)
+                try:
+                    self.on_wake(now)
+                except Exception as exc:  # noqa: BLE001 - the link loop must outlive any bug
+                    self._failures.log(now, "link loop", f"link loop: the application step "
+                                       f"failed ({type(exc).__name__}: {str(exc)[:200]}); "
+                                       "the link keeps running")
             self.flush()
             timer = self.node.next_timer()
             delay = 0.05 if timer is None else min(max(timer - self.clock(), 0.0), 0.05)
