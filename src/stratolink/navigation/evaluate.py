@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+from threadpoolctl import threadpool_limits
 
 from stratolink.errors import InvalidParameterError, StratolinkError
 from stratolink.navigation.greedy import StationSeekerConfig, StationSeekerController
@@ -290,7 +291,24 @@ def fly(
     controller: Controller | None = None,
     on_decision: Callable[[NavObservation, Any], None] | None = None,
 ) -> FlightResult:
-    """Fly one controller through one scenario in the true wind, deciding on the forecast."""
+    """Fly one controller through one scenario in the true wind, deciding on the forecast.
+
+    BLAS runs single-threaded meanwhile: the loop's matrices are small, suites run one
+    flight per core, and on a busy machine BLAS threads spinning on each small product
+    cost a hundred times the product itself.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fly(scenario, controller_name, settings, world, controller, on_decision)
+
+
+def _fly(
+    scenario: Scenario,
+    controller_name: str,
+    settings: EvalSettings | None,
+    world: World | None,
+    controller: Controller | None,
+    on_decision: Callable[[NavObservation, Any], None] | None,
+) -> FlightResult:
     import time as _time
 
     settings = settings or EvalSettings()
