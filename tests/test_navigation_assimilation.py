@@ -4,12 +4,15 @@ falls back to the forecast far from it, calibrated intervals, and the verified e
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from numpy.typing import ArrayLike
 
 from stratolink.geo import advance
 from stratolink.navigation import (
+    Command,
     NavObservation,
     PlannerConfig,
     PlannerController,
@@ -305,3 +308,47 @@ def test_successive_issues_share_the_unresolved_error_only() -> None:
     assert not np.allclose(a.error(*pts)[0], b.error(*pts)[0])
     assert np.array_equal(a.error(*pts)[0], VerifiedErrorForecastWindField(
         UniformWindField(), issued_at=T0, seed=1, shared_seed=9).error(*pts)[0])
+
+
+# ---------------------------------------------------------------------- the onboard agent
+
+
+class Recorder(StationSeekerController):
+    """Greedy that keeps every observation it is given."""
+
+    def __init__(self) -> None:
+        super().__init__(VEHICLE)
+        self.seen: list[NavObservation] = []
+
+    def decide(self, obs: NavObservation) -> Command:
+        self.seen.append(obs)
+        return super().decide(obs)
+
+
+def test_the_onboard_agent_measures_winds_from_its_fixes(tmp_path: Path) -> None:
+    from stratolink.flight.agent import AgentConfig, OnboardAgent, SensorReading, Target
+    from stratolink.link.commands import CommandVerifier
+
+    recorder = Recorder()
+    forecast = UniformWindField(0.0, 0.0)
+    agent = OnboardAgent(
+        node_id="balloon/b1", ground_id="ground", vehicle=VEHICLE, controller=recorder,
+        verifier=CommandVerifier("b1", {}, tmp_path / "c.db"), forecast=forecast,
+        target=Target(LAT, LON + 1.0), science_dir=tmp_path / "science",
+        forecast_loader=lambda payload: forecast,
+        config=AgentConfig(decision_interval_s=600.0, science_bytes=0),
+    )
+    lat, lon = LAT, LON
+    for k in range(40):  # 2 h of fixes every 3 min, drifting at (5, 2) m/s
+        agent.sense(SensorReading(T0 + 180.0 * k, float(lat), float(lon), 17000.0, 8800.0,
+                                  900.0, True))
+        lat, lon = advance(lat, lon, 5.0 * 180.0, 2.0 * 180.0)
+    agent.verifier.close()
+    last = recorder.seen[-1].measured_winds
+    assert last is not None and len(last) >= 15
+    assert np.allclose(last.u_m_s, 5.0, atol=1e-6) and np.allclose(last.v_m_s, 2.0, atol=1e-6)
+    assert np.all(last.time_s <= recorder.seen[-1].time_s)
+    # The calm forecast is corrected toward the measured drift at the balloon's level.
+    assert recorder.last_column is not None
+    at = int(np.argmin(np.abs(recorder.last_column.altitudes_m - 17000.0)))
+    assert recorder.last_column.u_m_s[at] == pytest.approx(5.0, abs=0.3)

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
+from stratolink.errors import OutOfRangeError
 from stratolink.geo import EARTH_RADIUS_M
 from stratolink.navigation.measured import WindMeasurements
 from stratolink.navigation.types import NavObservation, WindColumn
@@ -145,6 +146,19 @@ class WindAssimilator:
             np.interp(m.altitude_m, col.altitudes_m, col.v_m_s),
         )
 
+    @staticmethod
+    def _usable(obs: NavObservation) -> WindMeasurements | None:
+        """The measurements inside the forecast's time range (older ones predate it)."""
+        m = obs.measured_winds
+        if m is None or obs.forecast is None or len(m) == 0:
+            return m
+        lo, hi = obs.forecast.time_range()
+        keep = (m.time_s >= lo) & (m.time_s <= hi)
+        if bool(np.all(keep)):
+            return m
+        return WindMeasurements(*(np.asarray(a)[keep] for a in (
+            m.time_s, m.lat_deg, m.lon_deg, m.altitude_m, m.u_m_s, m.v_m_s)))
+
     def _covariance(
         self, a: tuple[FloatArray, ...], sa: tuple[FloatArray, FloatArray],
         b: tuple[FloatArray, ...], sb: tuple[FloatArray, FloatArray],
@@ -185,10 +199,21 @@ class WindAssimilator:
         s_pred = self._amplitudes(self._sigma(obs, pred[3], p_lat, p_lon, pred[2]))
         prior_sd = np.hypot(*s_pred)
         k_pp = self._covariance(pred, s_pred, pred, s_pred)
-        m = obs.measured_winds
+        m = self._usable(obs)
         n_meas = 0 if m is None else len(m)
         shape = tt.shape
-        if m is None or n_meas == 0:
+        fu = fv = s_meas = None
+        if m is not None and n_meas:
+            try:
+                fu, fv = self._forecast_at(obs, m)
+                s_meas = self._amplitudes(
+                    self._sigma(obs, m.time_s, m.lat_deg, m.lon_deg, m.altitude_m)
+                )
+            except OutOfRangeError:
+                # Measured where the forecast does not reach (e.g. above its top level):
+                # nothing to compare them with, so fly on the forecast alone.
+                n_meas = 0
+        if m is None or n_meas == 0 or fu is None or fv is None or s_meas is None:
             du = dv = np.zeros(shape)
             cov = k_pp
         else:
@@ -199,12 +224,9 @@ class WindAssimilator:
                 m.altitude_m,
                 m.time_s,
             )
-            s_meas = self._amplitudes(self._sigma(obs, m.time_s, m.lat_deg, m.lon_deg,
-                                                  m.altitude_m))
             k_oo = self._covariance(meas, s_meas, meas, s_meas)
             k_oo[np.diag_indices_from(k_oo)] += self.prior.noise_m_s**2
             k_po = self._covariance(pred, s_pred, meas, s_meas)
-            fu, fv = self._forecast_at(obs, m)
             resid = np.stack([m.u_m_s - fu, m.v_m_s - fv], axis=1)
             chol = cho_factor(k_oo, lower=True, check_finite=False)
             mean = k_po @ cho_solve(chol, resid, check_finite=False)

@@ -8,13 +8,15 @@ repeated exactly.
 
 Controllers: `greedy` and `planner` fold the balloon's measured winds into the forecast
 (`navigation.assimilation`); `greedy-forecast` and `planner-forecast` fly the same policies on
-the forecast alone.
+the forecast alone; `planner-comms` is the planner that also values getting science data home
+(when the world has a coverage map: data waiting on board, delivered at the map's expected
+rate wherever the balloon is, reported per flight).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -22,6 +24,7 @@ from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
 from stratolink.errors import InvalidParameterError, StratolinkError
+from stratolink.navigation.comms import CoverageMap
 from stratolink.navigation.greedy import StationSeekerConfig, StationSeekerController
 from stratolink.navigation.measured import MeasuredWinds, WindMeasurements
 from stratolink.navigation.planner import PlannerConfig, PlannerController
@@ -30,7 +33,7 @@ from stratolink.navigation.types import Controller, NavObservation, WindColumn
 from stratolink.navigation.vehicle import SunFunction, VehicleModel
 from stratolink.winds.base import FloatArray, WindField
 
-CONTROLLERS = ("greedy", "planner", "greedy-forecast", "planner-forecast")
+CONTROLLERS = ("greedy", "planner", "greedy-forecast", "planner-forecast", "planner-comms")
 Z50, Z90 = 0.6744897501960817, 1.6448536269514722
 """Half-widths of the central 50% and 90% intervals of a normal distribution, in sigmas."""
 
@@ -45,6 +48,7 @@ class EvalSettings:
     station_radius_m: float = 50_000.0
     level_spacing_m: float = 500.0
     track_every: int = 5
+    data_weight_h_per_gb: float = 1.0  # planner-comms: station hours one delivered GB is worth
 
 
 class Station(Protocol):
@@ -79,6 +83,9 @@ class World:
     forecast_factory: Callable[[WindField, float, int], WindField]
     balloon: BalloonModel
     sun_is_up: Callable[[FloatArray, FloatArray, FloatArray], Any]
+    coverage: CoverageMap | None = None  # where data can be sent (None: not modelled)
+    science_bytes_per_s: float = 0.0  # science data produced on board
+    backlog_bytes: float = 0.0  # science data waiting at the start
 
 
 def check_world_available() -> None:
@@ -155,6 +162,7 @@ class FlightResult:
     calibration_points: int = 0  # wind components checked against the truth
     inside_50: int = 0  # of those, how many fell inside the predicted 50% interval
     inside_90: int = 0
+    data_delivered_gb: float = 0.0  # science data sent home (worlds with a coverage map)
 
 
 def pressure_at(altitude_m: float) -> float:
@@ -246,17 +254,26 @@ def make_controller(
     vehicle: VehicleModel,
     sun_is_up: Callable[[FloatArray, FloatArray, FloatArray], Any] | None = None,
     seed: int = 0,
+    coverage: CoverageMap | None = None,
+    data_weight_h_per_gb: float = 1.0,
 ) -> Controller:
-    """A fresh controller by name (one of `CONTROLLERS`)."""
+    """A fresh controller by name (one of `CONTROLLERS`); `coverage` and the data weight
+    serve `planner-comms`."""
     sun_fn = None if sun_is_up is None else point_sun_function(sun_is_up)
     if name in ("greedy", "greedy-forecast"):
         config = StationSeekerConfig(assimilate=name == "greedy")
         controller: Controller = StationSeekerController(vehicle, config, sun_is_up=sun_fn)
         controller.name = name
         return controller
-    if name in ("planner", "planner-forecast"):
-        planner_config = PlannerConfig(seed=seed, assimilate=name == "planner")
-        controller = PlannerController(vehicle, planner_config, sun_is_up=sun_fn)
+    if name in ("planner", "planner-forecast", "planner-comms"):
+        planner_config = PlannerConfig(
+            seed=seed,
+            assimilate=name != "planner-forecast",
+            data_weight_h_per_gb=data_weight_h_per_gb if name == "planner-comms" else 0.0,
+        )
+        controller = PlannerController(
+            vehicle, planner_config, sun_is_up=sun_fn, coverage=coverage
+        )
         controller.name = name
         return controller
     raise InvalidParameterError(
@@ -318,11 +335,13 @@ def _fly(
     levels = vehicle.levels(settings.level_spacing_m)
     if controller is None:
         controller = make_controller(
-            controller_name, vehicle, world.sun_is_up, seed=scenario.forecast_seed % 1000
+            controller_name, vehicle, world.sun_is_up, seed=scenario.forecast_seed % 1000,
+            coverage=world.coverage, data_weight_h_per_gb=settings.data_weight_h_per_gb,
         )
     controller.reset()
     measured = MeasuredWinds()
     calibration = np.zeros(3, dtype=np.int64)
+    backlog, delivered = world.backlog_bytes, 0.0
     wall0 = _time.perf_counter()
     t0 = scenario.start_time_s
     state = balloon.initial_state(
@@ -358,6 +377,12 @@ def _fly(
         if i == n_steps:
             break
         measured.add_fix(t, lat, lon, alt)
+        if world.coverage is not None:
+            backlog += world.science_bytes_per_s * settings.step_s
+            rate = float(world.coverage.expected_rate_bytes_s(lat, lon))
+            sent = min(backlog, rate * settings.step_s)
+            backlog -= sent
+            delivered += sent
         if t >= next_issue - 1e-6:
             issue += 1
             forecast = world.forecast_factory(world.truth, t, scenario.forecast_seed + issue)
@@ -370,6 +395,8 @@ def _fly(
             )
             obs = observe(t, lat, lon, alt, battery, vehicle, forecast, levels, scenario, sun_up,
                           measured.snapshot(t))
+            if backlog > 0.0:
+                obs = replace(obs, data_waiting_bytes=backlog)
             command = controller.decide(obs)
             decisions += 1
             believed = getattr(controller, "last_column", None) or obs.wind_column
@@ -407,6 +434,7 @@ def _fly(
         calibration_points=int(calibration[0]),
         inside_50=int(calibration[1]),
         inside_90=int(calibration[2]),
+        data_delivered_gb=delivered / 1e9,
     )
 
 
@@ -518,6 +546,7 @@ def summarise(results: list[FlightResult]) -> dict[str, dict[str, Any]]:
             "arrival_h": round(float(np.mean(arrived)), 2) if arrived else None,
             "inside_50": round(sum(r.inside_50 for r in rs) / checked, 3) if checked else None,
             "inside_90": round(sum(r.inside_90 for r in rs) / checked, 3) if checked else None,
+            "data_gb": round(float(np.mean([r.data_delivered_gb for r in rs])), 3),
             "scenarios": len(rs),
             "wall_s_per_flight": round(float(np.mean([r.wall_s for r in rs])), 2),
         }

@@ -13,6 +13,11 @@ given the winds the balloon measured (`WindAssimilator`): member 0 is the correc
 the others are correlated draws over altitude and time whose spread is the posterior's (small
 near what was just measured, the forecast's own far from it). Without it, every member carries
 one random error per level of the size the forecast states, held over the horizon.
+
+Comms-aware (`data_weight_h_per_gb` > 0 and a `CoverageMap`): each plan is also credited with
+the data it would deliver, the coverage map's expected rate integrated along its path, capped
+at what waits on board, worth `data_weight_h_per_gb` hours of station time per gigabyte. The
+user's weight sets the trade between station keeping and getting data home.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from stratolink.navigation.assimilation import (
     corrected_column,
 )
 from stratolink.navigation.column import ColumnWindField
+from stratolink.navigation.comms import CoverageMap, LocalRateGrid
 from stratolink.navigation.types import Command, Controller, NavObservation, WindColumn
 from stratolink.navigation.vehicle import (
     SECONDS_PER_HOUR,
@@ -68,6 +74,8 @@ class PlannerConfig:
     cache_altitude_step_m: float = 250.0
     assimilate: bool = True  # fold measured winds into the forecast (else forecast only)
     posterior_step_s: float = 3600.0  # time resolution of the error posterior's grid
+    data_weight_h_per_gb: float = 0.0  # station hours one delivered GB is worth (0 = off)
+    coverage_spacing_m: float = 20_000.0
     seed: int = 0
 
 
@@ -82,9 +90,12 @@ class PlannerController(Controller):
         config: PlannerConfig | None = None,
         sun_is_up: SunFunction | None = None,
         prior: ErrorPrior | None = None,
+        coverage: CoverageMap | None = None,
     ) -> None:
         self.vehicle = vehicle
         self.config = config or PlannerConfig()
+        self.coverage = coverage
+        self._rates: tuple[tuple[float, float], LocalRateGrid] | None = None
         self.sun_is_up = sun_is_up or default_sun_is_up
         self.levels = vehicle.levels(self.config.level_spacing_m)
         self.assimilator = WindAssimilator(prior)
@@ -294,6 +305,8 @@ class PlannerController(Controller):
                 )
             )
         coslat = max(np.cos(np.radians(lat0)), 1e-3)
+        rates = self._rate_grid(obs, lat0, lon0)
+        deliverable = np.zeros(shape)
         radius = cfg.station_radius_m
         discount = cfg.discount_per_hour ** (dt / SECONDS_PER_HOUR)
         weight = 1.0
@@ -326,6 +339,8 @@ class PlannerController(Controller):
                 v = v + pv[member_index, lo] * (1 - w) + pv[member_index, hi] * w
             x = x + u * dt
             y = y + v * dt
+            if rates is not None:
+                deliverable += rates.at(x, y) * dt
             d = np.hypot(x, y)
             outside = 0.5 * (1.0 + np.tanh((d - radius) / (2.0 * cfg.edge_softness_m)))
             cost += weight * (outside + cfg.distance_weight * d / radius)
@@ -334,7 +349,25 @@ class PlannerController(Controller):
         steps_per_hour = SECONDS_PER_HOUR / dt
         cost += cfg.terminal_weight * steps_per_hour * d_end / radius
         cost += cfg.energy_weight * steps_per_hour * spent / max(vehicle.battery_capacity_wh, 1e-9)
+        if rates is not None:
+            delivered_gb = np.minimum(deliverable, obs.data_waiting_bytes) / 1e9
+            cost -= cfg.data_weight_h_per_gb * steps_per_hour * delivered_gb
         return cost.mean(axis=1), d_end.mean(axis=1)
+
+    def _rate_grid(self, obs: NavObservation, lat0: float, lon0: float) -> LocalRateGrid | None:
+        """The coverage map's rates around the target (kept while the target stays), or None
+        when comms do not count now."""
+        cfg = self.config
+        if self.coverage is None or cfg.data_weight_h_per_gb <= 0.0:
+            return None
+        if obs.data_waiting_bytes <= 0.0:
+            return None
+        if self._rates is None or self._rates[0] != (lat0, lon0):
+            grid = self.coverage.local_lookup(
+                lat0, lon0, cfg.cache_half_width_m, cfg.coverage_spacing_m
+            )
+            self._rates = ((lat0, lon0), grid)
+        return self._rates[1]
 
     # ----------------------------------------------------------------- decision
 

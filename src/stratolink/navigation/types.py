@@ -39,6 +39,8 @@ class NavObservation:
 
     `measured_winds` holds the winds the balloon itself measured lately (from its position
     fixes or a wind sensor); controllers that assimilate fold them into the forecast.
+    `data_waiting_bytes` is the science data queued on board for the ground, which a
+    comms-aware planner weighs against station time.
     """
 
     time_s: float
@@ -55,6 +57,7 @@ class NavObservation:
     target_lat_deg: float | None = None
     target_lon_deg: float | None = None
     measured_winds: WindMeasurements | None = field(default=None, compare=False)
+    data_waiting_bytes: float = 0.0
 
     @property
     def target_distance_m(self) -> float:
