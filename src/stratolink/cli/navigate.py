@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -28,6 +29,16 @@ def _parse_controllers(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+PAIRS = (
+    ("planner", "planner-forecast"),
+    ("planner", "greedy"),
+    ("planner-forecast", "greedy"),
+    ("greedy", "greedy-forecast"),
+)
+"""Paired comparisons printed when both controllers flew: assimilation's gain, then the
+planner's over greedy."""
+
+
 def _fmt(value: object) -> str:
     if value is None:
         return "-"
@@ -45,13 +56,18 @@ def register(app: typer.Typer) -> None:
     def navigate_eval(
         suite: str = typer.Option("small", help="Scenario suite: small or big."),
         controllers: str = typer.Option(
-            "greedy,planner", help="Comma-separated controllers: greedy, planner."
+            "greedy,planner,planner-forecast",
+            help="Comma-separated controllers: greedy, planner (both fold the measured winds "
+            "into the forecast), greedy-forecast, planner-forecast (forecast only).",
         ),
         workers: int = typer.Option(0, help="Worker processes (0 = one per core)."),
         out: Path = typer.Option(Path("navigate-eval"), help="Directory for the plot and JSON."),
         scenarios: int = typer.Option(0, help="Use only the first N scenarios (0 = all)."),
         hours: float = typer.Option(
             0.0, help="Override the flight duration in hours (0 = suite's)."
+        ),
+        error_model: str = typer.Option(
+            "", help="Forecast error: simple or verified (default: the suite's)."
         ),
     ) -> None:
         """Fly controllers in the true synthetic wind, deciding on forecasts; report TWR50 etc."""
@@ -73,9 +89,15 @@ def register(app: typer.Typer) -> None:
             raise InvalidParameterError(f"unknown suite {suite!r}; choose one of {sorted(SUITES)}")
         if workers < 0 or scenarios < 0 or hours < 0:
             raise InvalidParameterError("--workers, --scenarios and --hours must not be negative")
+        if error_model not in ("", "simple", "verified"):
+            raise InvalidParameterError(
+                f"unknown error model {error_model!r}; choose simple or verified"
+            )
         names = _parse_controllers(controllers)
         check_world_available()
         cases = make_suite(suite, count=scenarios or None, duration_h=hours or None)
+        if error_model:
+            cases = [replace(case, error_model=error_model) for case in cases]
         n_workers = workers or default_workers()
         settings = EvalSettings()
         err = Console(stderr=True)
@@ -101,7 +123,10 @@ def register(app: typer.Typer) -> None:
             )
         wall = time.perf_counter() - started
         summary = summarise(results)
-        table = Table(title=f"navigate-eval: suite {suite}, {len(cases)} scenarios, {wall:.0f} s")
+        table = Table(
+            title=f"navigate-eval: suite {suite} ({cases[0].error_model} forecast error), "
+            f"{len(cases)} scenarios, {wall:.0f} s"
+        )
         columns = [
             ("controller", None),
             ("TWR50", "twr50"),
@@ -113,6 +138,8 @@ def register(app: typer.Typer) -> None:
             ("min battery Wh", "min_battery_wh"),
             ("go-to arrived", "goto_arrived"),
             ("arrival h", "arrival_h"),
+            ("wind in 50%", "inside_50"),
+            ("wind in 90%", "inside_90"),
             ("s/flight", "wall_s_per_flight"),
         ]
         for title, _key in columns:
@@ -120,21 +147,25 @@ def register(app: typer.Typer) -> None:
         for name, metrics in summary.items():
             table.add_row(name, *(_fmt(metrics[key]) for _t, key in columns[1:] if key))
         console.print(table)
-        comparison = compare(results)
-        if comparison is not None:
+        pairs: dict[str, dict[str, object]] = {}
+        for mine, base in PAIRS:
+            comparison = compare(results, mine, base)
+            if comparison is None:
+                continue
+            pairs[f"{mine}/{base}"] = comparison
             lo, hi = comparison["twr50_ratio_ci95"]
             console.print(
-                f"planner / greedy mean TWR50 = {comparison['twr50_ratio']:.2f} "
-                f"(95% CI {lo:.2f}-{hi:.2f}, paired bootstrap over scenarios); planner better "
+                f"{mine} / {base} mean TWR50 = {comparison['twr50_ratio']:.2f} "
+                f"(95% CI {lo:.2f}-{hi:.2f}, paired bootstrap over scenarios); {mine} better "
                 f"in {comparison['scenarios_better']}, worse in {comparison['scenarios_worse']} "
                 f"of {comparison['scenarios']} scenarios"
             )
             if comparison["goto_median_arrival_h"] is not None:
-                mine, base = comparison["goto_median_arrival_h"]
+                a, b = comparison["goto_median_arrival_h"]
                 console.print(
-                    f"go-to: median arrival {mine:.1f} h vs {base:.1f} h where both arrived "
-                    f"({comparison['goto_both_arrived']}); only the planner arrived in "
-                    f"{comparison['goto_only_this_arrived']}, only greedy in "
+                    f"  go-to: median arrival {a:.1f} h vs {b:.1f} h where both arrived "
+                    f"({comparison['goto_both_arrived']}); only {mine} arrived in "
+                    f"{comparison['goto_only_this_arrived']}, only {base} in "
                     f"{comparison['goto_only_baseline_arrived']}"
                 )
         out.mkdir(parents=True, exist_ok=True)
@@ -145,8 +176,10 @@ def register(app: typer.Typer) -> None:
             title=f"stratolink navigate-eval ({suite})",
         )
         document = results_json(suite, summary)
-        if comparison is not None:
-            document["planner_vs_greedy"] = comparison
+        document["error_model"] = cases[0].error_model
+        if "planner/greedy" in pairs:
+            document["planner_vs_greedy"] = pairs["planner/greedy"]
+        document["comparisons"] = pairs
         document["wall_s"] = round(wall, 1)
         document["workers"] = n_workers
         (out / f"navigate-eval-{suite}.json").write_text(

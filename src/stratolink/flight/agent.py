@@ -35,6 +35,7 @@ from stratolink.link.bundle import Bundle, Priority, new_bundle
 from stratolink.link.commands import CommandVerifier
 from stratolink.link.contract import DEFAULT_STATION_RADIUS_M
 from stratolink.navigation.evaluate import make_controller, observe
+from stratolink.navigation.measured import MeasuredWinds
 from stratolink.navigation.types import Command, Controller
 from stratolink.navigation.vehicle import VehicleModel
 from stratolink.winds.base import WindField
@@ -154,6 +155,7 @@ class OnboardAgent:
         self._unsent_rows: list[dict[str, Any]] = []
         self._science_rng = np.random.default_rng(science_seed)
         self._science_count = 0
+        self.measured_winds = MeasuredWinds()  # winds derived from the position fixes
 
     # ---- sensors -> controller and downlink ---------------------------------------------
 
@@ -168,6 +170,7 @@ class OnboardAgent:
         self._previous = reading
         self._late_reports.extend(self._completions(reading))
         self._flush_reports(out, now)
+        self.measured_winds.add_fix(now, reading.lat_deg, reading.lon_deg, reading.altitude_m)
         if now >= self._next["decide"]:
             self._decide(reading)
             self._next["decide"] = now + cfg.decision_interval_s
@@ -215,7 +218,8 @@ class OnboardAgent:
         self._hold = None
         try:
             obs = observe(r.time_s, r.lat_deg, r.lon_deg, r.altitude_m, r.battery_wh,
-                          self.vehicle, self.forecast, self.levels, self.target, r.sun_up)
+                          self.vehicle, self.forecast, self.levels, self.target, r.sun_up,
+                          self.measured_winds.snapshot(r.time_s))
             command: Command = self.controller.decide(obs)
         except OutOfRangeError as exc:
             # The forecast does not cover where (or when) the balloon is: hold the altitude

@@ -2,27 +2,40 @@
 
 `fly` is the closed loop for one scenario and one controller; `summarise` turns many
 flights into the suite's metrics (TWR50 with a bootstrap 95% interval, distance, energy,
-arrival time). Everything is seeded, so a run can be repeated exactly.
+arrival time, and the calibration of the wind the controller believed: how often the true
+wind fell inside its predicted 50% and 90% intervals). Everything is seeded, so a run can be
+repeated exactly.
+
+Controllers: `greedy` and `planner` fold the balloon's measured winds into the forecast
+(`navigation.assimilation`); `greedy-forecast` and `planner-forecast` fly the same policies on
+the forecast alone; `planner-comms` is the planner that also values getting science data home
+(when the world has a coverage map: data waiting on board, delivered at the map's expected
+rate wherever the balloon is, reported per flight).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+from threadpoolctl import threadpool_limits
 
 from stratolink.errors import InvalidParameterError, StratolinkError
-from stratolink.navigation.greedy import StationSeekerController
+from stratolink.navigation.comms import CoverageMap
+from stratolink.navigation.greedy import StationSeekerConfig, StationSeekerController
+from stratolink.navigation.measured import MeasuredWinds, WindMeasurements
 from stratolink.navigation.planner import PlannerConfig, PlannerController
 from stratolink.navigation.scenarios import EARTH_RADIUS_M, Scenario
 from stratolink.navigation.types import Controller, NavObservation, WindColumn
 from stratolink.navigation.vehicle import SunFunction, VehicleModel
 from stratolink.winds.base import FloatArray, WindField
 
-CONTROLLERS = ("greedy", "planner")
+CONTROLLERS = ("greedy", "planner", "greedy-forecast", "planner-forecast", "planner-comms")
+Z50, Z90 = 0.6744897501960817, 1.6448536269514722
+"""Half-widths of the central 50% and 90% intervals of a normal distribution, in sigmas."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,7 @@ class EvalSettings:
     station_radius_m: float = 50_000.0
     level_spacing_m: float = 500.0
     track_every: int = 5
+    data_weight_h_per_gb: float = 1.0  # planner-comms: station hours one delivered GB is worth
 
 
 class Station(Protocol):
@@ -69,6 +83,9 @@ class World:
     forecast_factory: Callable[[WindField, float, int], WindField]
     balloon: BalloonModel
     sun_is_up: Callable[[FloatArray, FloatArray, FloatArray], Any]
+    coverage: CoverageMap | None = None  # where data can be sent (None: not modelled)
+    science_bytes_per_s: float = 0.0  # science data produced on board
+    backlog_bytes: float = 0.0  # science data waiting at the start
 
 
 def check_world_available() -> None:
@@ -90,14 +107,33 @@ def check_world_available() -> None:
 
 
 def default_world(scenario: Scenario) -> World:
-    """The project's synthetic truth, its forecast model and the superpressure balloon."""
+    """The project's synthetic truth, its forecast model and the superpressure balloon.
+
+    The scenario's `error_model` picks the forecast: "simple" (`ForecastWindField`, issued
+    when it arrives) or "verified" (`VerifiedErrorForecastWindField`: error calibrated on
+    published verification, forecasts `FORECAST_AGE_S` old when they arrive, all issues of a
+    flight sharing the unresolved small-scale error).
+    """
     from stratolink.flight.solar import sun_is_up
     from stratolink.flight.superpressure import SuperpressureBalloon, SuperpressureParams
-    from stratolink.winds.forecast import ForecastWindField
+    from stratolink.winds.forecast import (
+        FORECAST_AGE_S,
+        ForecastWindField,
+        VerifiedErrorForecastWindField,
+    )
     from stratolink.winds.synthetic import SyntheticWindField
 
-    def forecast_factory(truth: WindField, issued_at: float, seed: int) -> WindField:
-        return ForecastWindField(truth, issued_at=issued_at, seed=seed)
+    if scenario.error_model == "verified":
+        shared = scenario.forecast_seed
+
+        def forecast_factory(truth: WindField, issued_at: float, seed: int) -> WindField:
+            return VerifiedErrorForecastWindField(
+                truth, issued_at=issued_at - FORECAST_AGE_S, seed=seed, shared_seed=shared
+            )
+    else:
+
+        def forecast_factory(truth: WindField, issued_at: float, seed: int) -> WindField:
+            return ForecastWindField(truth, issued_at=issued_at, seed=seed)
 
     return World(
         truth=SyntheticWindField(seed=scenario.field_seed),
@@ -123,6 +159,10 @@ class FlightResult:
     decisions: int
     wall_s: float
     track: dict[str, list[float]] = field(default_factory=dict)
+    calibration_points: int = 0  # wind components checked against the truth
+    inside_50: int = 0  # of those, how many fell inside the predicted 50% interval
+    inside_90: int = 0
+    data_delivered_gb: float = 0.0  # science data sent home (worlds with a coverage map)
 
 
 def pressure_at(altitude_m: float) -> float:
@@ -160,8 +200,10 @@ def observe(
     levels: FloatArray,
     scenario: Station,
     sun_up: bool,
+    measured: WindMeasurements | None = None,
 ) -> NavObservation:
-    """Build what the controller sees: position, target offset, energy and the forecast column."""
+    """Build what the controller sees: position, target offset, energy, the forecast column
+    and the winds the balloon measured."""
     shape = levels.shape
     tt, la, lo = np.full(shape, t), np.full(shape, lat), np.full(shape, lon)
     u, v = forecast.sample(tt, la, lo, levels)
@@ -191,6 +233,7 @@ def observe(
         forecast=forecast,
         target_lat_deg=scenario.station_lat_deg,
         target_lon_deg=scenario.station_lon_deg,
+        measured_winds=measured,
     )
 
 
@@ -211,13 +254,28 @@ def make_controller(
     vehicle: VehicleModel,
     sun_is_up: Callable[[FloatArray, FloatArray, FloatArray], Any] | None = None,
     seed: int = 0,
+    coverage: CoverageMap | None = None,
+    data_weight_h_per_gb: float = 1.0,
 ) -> Controller:
-    """A fresh controller by name ('greedy' or 'planner')."""
+    """A fresh controller by name (one of `CONTROLLERS`); `coverage` and the data weight
+    serve `planner-comms`."""
     sun_fn = None if sun_is_up is None else point_sun_function(sun_is_up)
-    if name == "greedy":
-        return StationSeekerController(vehicle, sun_is_up=sun_fn)
-    if name == "planner":
-        return PlannerController(vehicle, PlannerConfig(seed=seed), sun_is_up=sun_fn)
+    if name in ("greedy", "greedy-forecast"):
+        config = StationSeekerConfig(assimilate=name == "greedy")
+        controller: Controller = StationSeekerController(vehicle, config, sun_is_up=sun_fn)
+        controller.name = name
+        return controller
+    if name in ("planner", "planner-forecast", "planner-comms"):
+        planner_config = PlannerConfig(
+            seed=seed,
+            assimilate=name != "planner-forecast",
+            data_weight_h_per_gb=data_weight_h_per_gb if name == "planner-comms" else 0.0,
+        )
+        controller = PlannerController(
+            vehicle, planner_config, sun_is_up=sun_fn, coverage=coverage
+        )
+        controller.name = name
+        return controller
     raise InvalidParameterError(
         f"unknown controller {name!r}; choose from {', '.join(CONTROLLERS)}"
     )
@@ -225,6 +283,21 @@ def make_controller(
 
 def _scalar(x: Any) -> float:
     return float(np.asarray(x, dtype=float).reshape(-1)[0])
+
+
+def interval_hits(
+    column: WindColumn, true_u: FloatArray, true_v: FloatArray
+) -> tuple[int, int, int]:
+    """(components checked, inside the 50% interval, inside the 90% interval).
+
+    The column's `sigma_m_s` is an RMS vector error, so each component's standard deviation
+    is sigma / sqrt(2); levels with no stated uncertainty are not counted.
+    """
+    sd = np.asarray(column.sigma_m_s, dtype=float) / np.sqrt(2.0)
+    ok = sd > 0.0
+    err = np.abs(np.concatenate([true_u - column.u_m_s, true_v - column.v_m_s])[np.tile(ok, 2)])
+    scale = np.tile(sd, 2)[np.tile(ok, 2)]
+    return int(err.size), int(np.sum(err <= Z50 * scale)), int(np.sum(err <= Z90 * scale))
 
 
 def fly(
@@ -235,7 +308,24 @@ def fly(
     controller: Controller | None = None,
     on_decision: Callable[[NavObservation, Any], None] | None = None,
 ) -> FlightResult:
-    """Fly one controller through one scenario in the true wind, deciding on the forecast."""
+    """Fly one controller through one scenario in the true wind, deciding on the forecast.
+
+    BLAS runs single-threaded meanwhile: the loop's matrices are small, suites run one
+    flight per core, and on a busy machine BLAS threads spinning on each small product
+    cost a hundred times the product itself.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fly(scenario, controller_name, settings, world, controller, on_decision)
+
+
+def _fly(
+    scenario: Scenario,
+    controller_name: str,
+    settings: EvalSettings | None,
+    world: World | None,
+    controller: Controller | None,
+    on_decision: Callable[[NavObservation, Any], None] | None,
+) -> FlightResult:
     import time as _time
 
     settings = settings or EvalSettings()
@@ -245,9 +335,13 @@ def fly(
     levels = vehicle.levels(settings.level_spacing_m)
     if controller is None:
         controller = make_controller(
-            controller_name, vehicle, world.sun_is_up, seed=scenario.forecast_seed % 1000
+            controller_name, vehicle, world.sun_is_up, seed=scenario.forecast_seed % 1000,
+            coverage=world.coverage, data_weight_h_per_gb=settings.data_weight_h_per_gb,
         )
     controller.reset()
+    measured = MeasuredWinds()
+    calibration = np.zeros(3, dtype=np.int64)
+    backlog, delivered = world.backlog_bytes, 0.0
     wall0 = _time.perf_counter()
     t0 = scenario.start_time_s
     state = balloon.initial_state(
@@ -282,6 +376,13 @@ def fly(
             track["alt_m"].append(alt)
         if i == n_steps:
             break
+        measured.add_fix(t, lat, lon, alt)
+        if world.coverage is not None:
+            backlog += world.science_bytes_per_s * settings.step_s
+            rate = float(world.coverage.expected_rate_bytes_s(lat, lon))
+            sent = min(backlog, rate * settings.step_s)
+            backlog -= sent
+            delivered += sent
         if t >= next_issue - 1e-6:
             issue += 1
             forecast = world.forecast_factory(world.truth, t, scenario.forecast_seed + issue)
@@ -292,9 +393,18 @@ def fly(
                     world.sun_is_up(np.array([t]), np.array([lat]), np.array([lon]))
                 ).ravel()[0]
             )
-            obs = observe(t, lat, lon, alt, battery, vehicle, forecast, levels, scenario, sun_up)
+            obs = observe(t, lat, lon, alt, battery, vehicle, forecast, levels, scenario, sun_up,
+                          measured.snapshot(t))
+            if backlog > 0.0:
+                obs = replace(obs, data_waiting_bytes=backlog)
             command = controller.decide(obs)
             decisions += 1
+            believed = getattr(controller, "last_column", None) or obs.wind_column
+            shape = believed.altitudes_m.shape
+            true_u, true_v = world.truth.sample(
+                np.full(shape, t), np.full(shape, lat), np.full(shape, lon), believed.altitudes_m
+            )
+            calibration += interval_hits(believed, np.asarray(true_u), np.asarray(true_v))
             step_m = vehicle.max_vertical_speed_m_s * settings.decision_s
             target_alt = command.resolve(
                 alt, step_m, vehicle.min_altitude_m, vehicle.max_altitude_m
@@ -321,6 +431,10 @@ def fly(
         decisions=decisions,
         wall_s=_time.perf_counter() - wall0,
         track=track,
+        calibration_points=int(calibration[0]),
+        inside_50=int(calibration[1]),
+        inside_90=int(calibration[2]),
+        data_delivered_gb=delivered / 1e9,
     )
 
 
@@ -419,6 +533,7 @@ def summarise(results: list[FlightResult]) -> dict[str, dict[str, Any]]:
         gotos = [r for r in rs if r.mission == "goto"]
         arrived = [r.arrival_h for r in gotos if r.arrival_h is not None]
         station = [r.twr50 for r in rs if r.mission == "station"]
+        checked = sum(r.calibration_points for r in rs)
         summary[name] = {
             "twr50": round(float(twr.mean()), 4),
             "twr50_ci95": [round(lo, 4), round(hi, 4)],
@@ -429,6 +544,9 @@ def summarise(results: list[FlightResult]) -> dict[str, dict[str, Any]]:
             "min_battery_wh": round(float(np.min([r.min_battery_wh for r in rs])), 2),
             "goto_arrived": f"{len(arrived)}/{len(gotos)}",
             "arrival_h": round(float(np.mean(arrived)), 2) if arrived else None,
+            "inside_50": round(sum(r.inside_50 for r in rs) / checked, 3) if checked else None,
+            "inside_90": round(sum(r.inside_90 for r in rs) / checked, 3) if checked else None,
+            "data_gb": round(float(np.mean([r.data_delivered_gb for r in rs])), 3),
             "scenarios": len(rs),
             "wall_s_per_flight": round(float(np.mean([r.wall_s for r in rs])), 2),
         }

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stratolink.navigation.types import Command, Controller, NavObservation
+from stratolink.navigation.assimilation import ErrorPrior, WindAssimilator
+from stratolink.navigation.types import Command, Controller, NavObservation, WindColumn
 from stratolink.navigation.vehicle import SunFunction, VehicleModel
 
 
@@ -18,6 +19,7 @@ class StationSeekerConfig:
     hysteresis_m_s: float = 1.0
     transit_penalty_m_s_per_km: float = 0.3
     calm_weight: float = 0.5
+    assimilate: bool = True  # correct the forecast column with the measured winds
 
 
 class StationSeekerController(Controller):
@@ -28,7 +30,8 @@ class StationSeekerController(Controller):
     calm levels. A new level is taken only if it beats the current one by
     `hysteresis_m_s`. Descents that would eat into the energy reserve are never chosen; with
     a `sun_is_up` function the reserve covers the coming night as the sun schedule has it,
-    otherwise a 12 h night.
+    otherwise a 12 h night. With `assimilate` it scores the wind column corrected by the
+    balloon's measured winds (`WindAssimilator`) instead of the forecast's.
     """
 
     name = "greedy"
@@ -38,19 +41,30 @@ class StationSeekerController(Controller):
         vehicle: VehicleModel,
         config: StationSeekerConfig | None = None,
         sun_is_up: SunFunction | None = None,
+        prior: ErrorPrior | None = None,
     ) -> None:
         self.vehicle = vehicle
         self.config = config or StationSeekerConfig()
         self.sun_is_up = sun_is_up
+        self.assimilator = WindAssimilator(prior)
         self._level_m: float | None = None
+        self.last_column: WindColumn | None = None
 
     def reset(self) -> None:
         """Forget the level held on the previous flight."""
         self._level_m = None
+        self.last_column = None
 
-    def scores(self, obs: NavObservation) -> np.ndarray:
-        """Score of every level of the observation's wind column (higher is better)."""
-        col = obs.wind_column
+    def column(self, obs: NavObservation) -> WindColumn:
+        """The wind column this controller believes: the forecast's, or corrected."""
+        if self.config.assimilate:
+            return self.assimilator.column(obs)
+        return obs.wind_column
+
+    def scores(self, obs: NavObservation, col: WindColumn | None = None) -> np.ndarray:
+        """Score of every level of a wind column (default: the observation's; higher is
+        better)."""
+        col = obs.wind_column if col is None else col
         cfg = self.config
         distance = obs.target_distance_m
         if distance > 1.0:
@@ -71,8 +85,9 @@ class StationSeekerController(Controller):
 
     def decide(self, obs: NavObservation) -> Command:
         """Go to the best-scoring affordable level, with hysteresis against flip-flopping."""
-        col = obs.wind_column
-        scores = self.scores(obs)
+        col = self.column(obs)
+        self.last_column = col
+        scores = self.scores(obs, col)
         battery_wh = obs.battery_soc * self.vehicle.battery_capacity_wh
         reserve_wh = self.vehicle.reserve_now_wh(
             obs.sun_up, self.sun_is_up, obs.time_s, obs.lat_deg, obs.lon_deg

@@ -2,11 +2,22 @@
 
 At every decision the planner builds a few hundred candidate altitude plans (piecewise
 constant levels over the next hours), flies all of them at once through the forecast
-field and through an ensemble of forecast-error perturbations scaled by the forecast's
-own uncertainty, predicts the battery (solar only while the sun is up, pump energy for
-every descent, a reserve kept for the night), scores the time each would spend outside
-the station radius, refines the best ones (cross-entropy style) and executes only the
-first level of the winner. The next decision re-plans, warm-started from this plan.
+field and through an ensemble of forecast-error perturbations, predicts the battery
+(solar only while the sun is up, pump energy for every descent, a reserve kept for the
+night), scores the time each would spend outside the station radius, refines the best
+ones (cross-entropy style) and executes only the first level of the winner. The next
+decision re-plans, warm-started from this plan.
+
+With `assimilate` (the default) the ensemble comes from the posterior of the forecast's error
+given the winds the balloon measured (`WindAssimilator`): member 0 is the corrected forecast,
+the others are correlated draws over altitude and time whose spread is the posterior's (small
+near what was just measured, the forecast's own far from it). Without it, every member carries
+one random error per level of the size the forecast states, held over the horizon.
+
+Comms-aware (`data_weight_h_per_gb` > 0 and a `CoverageMap`): each plan is also credited with
+the data it would deliver, the coverage map's expected rate integrated along its path, capped
+at what waits on board, worth `data_weight_h_per_gb` hours of station time per gigabyte. The
+user's weight sets the trade between station keeping and getting data home.
 """
 
 from __future__ import annotations
@@ -17,8 +28,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stratolink.geo import EARTH_RADIUS_M
+from stratolink.navigation.assimilation import (
+    ErrorPrior,
+    WindAssimilator,
+    WindPosterior,
+    corrected_column,
+)
 from stratolink.navigation.column import ColumnWindField
-from stratolink.navigation.types import Command, Controller, NavObservation
+from stratolink.navigation.comms import CoverageMap, LocalRateGrid
+from stratolink.navigation.types import Command, Controller, NavObservation, WindColumn
 from stratolink.navigation.vehicle import (
     SECONDS_PER_HOUR,
     SunFunction,
@@ -54,6 +72,10 @@ class PlannerConfig:
     cache_half_width_m: float = 600_000.0
     cache_spacing_m: float = 40_000.0
     cache_altitude_step_m: float = 250.0
+    assimilate: bool = True  # fold measured winds into the forecast (else forecast only)
+    posterior_step_s: float = 3600.0  # time resolution of the error posterior's grid
+    data_weight_h_per_gb: float = 0.0  # station hours one delivered GB is worth (0 = off)
+    coverage_spacing_m: float = 20_000.0
     seed: int = 0
 
 
@@ -67,22 +89,31 @@ class PlannerController(Controller):
         vehicle: VehicleModel,
         config: PlannerConfig | None = None,
         sun_is_up: SunFunction | None = None,
+        prior: ErrorPrior | None = None,
+        coverage: CoverageMap | None = None,
     ) -> None:
         self.vehicle = vehicle
         self.config = config or PlannerConfig()
+        self.coverage = coverage
+        self._rates: tuple[tuple[float, float], LocalRateGrid] | None = None
         self.sun_is_up = sun_is_up or default_sun_is_up
         self.levels = vehicle.levels(self.config.level_spacing_m)
+        self.assimilator = WindAssimilator(prior)
         self._previous_plan: IntArray | None = None
         self._previous_time: float | None = None
         self._cache: GriddedForecastCache | None = None
+        self._posterior: WindPosterior | None = None
         self.last_plan_altitudes_m: FloatArray | None = None
+        self.last_column: WindColumn | None = None
 
     def reset(self) -> None:
         """Drop the warm-start plan and the forecast grid."""
         self._previous_plan = None
         self._previous_time = None
         self._cache = None
+        self._posterior = None
         self.last_plan_altitudes_m = None
+        self.last_column = None
 
     def _wind_source(self, obs: NavObservation) -> WindField:
         """The field rollouts sample: the forecast (through a local grid), or the column."""
@@ -199,13 +230,25 @@ class PlannerController(Controller):
     def _perturbations(
         self, obs: NavObservation, field: WindField, times: FloatArray, rng: np.random.Generator
     ) -> tuple[FloatArray, FloatArray]:
-        """Per-member, per-step, per-level wind errors (u, v) scaled by the forecast's sigma.
+        """Per-step, per-member, per-level wind errors (u, v) added to the forecast.
 
-        Member 0 is the unperturbed forecast; the others carry one random error per level,
-        held over the horizon, with the size the forecast says it has at each lead time.
+        From the error posterior if there is one (member 0 its mean, the others correlated
+        draws, interpolated in time to the steps). Otherwise member 0 is the unperturbed
+        forecast and the others carry one random error per level, held over the horizon, with
+        the size the forecast says it has at each lead time.
         """
         members = self.config.members
         n_levels = len(self.levels)
+        post = self._posterior
+        if post is not None:
+            du, dv = post.draw(rng, members)  # (members, grid times, levels)
+            pos = np.interp(times, post.times_s, np.arange(len(post.times_s), dtype=float))
+            lo = np.floor(pos).astype(np.int64)
+            hi = np.minimum(lo + 1, len(post.times_s) - 1)
+            w = (pos - lo)[:, None, None]
+            pu = du[:, lo].transpose(1, 0, 2) * (1 - w) + du[:, hi].transpose(1, 0, 2) * w
+            pv = dv[:, lo].transpose(1, 0, 2) * (1 - w) + dv[:, hi].transpose(1, 0, 2) * w
+            return pu, pv
         uncertainty = getattr(field, "uncertainty", None)
         shape = (len(times), n_levels)
         if callable(uncertainty):
@@ -262,6 +305,8 @@ class PlannerController(Controller):
                 )
             )
         coslat = max(np.cos(np.radians(lat0)), 1e-3)
+        rates = self._rate_grid(obs, lat0, lon0)
+        deliverable = np.zeros(shape)
         radius = cfg.station_radius_m
         discount = cfg.discount_per_hour ** (dt / SECONDS_PER_HOUR)
         weight = 1.0
@@ -294,6 +339,8 @@ class PlannerController(Controller):
                 v = v + pv[member_index, lo] * (1 - w) + pv[member_index, hi] * w
             x = x + u * dt
             y = y + v * dt
+            if rates is not None:
+                deliverable += rates.at(x, y) * dt
             d = np.hypot(x, y)
             outside = 0.5 * (1.0 + np.tanh((d - radius) / (2.0 * cfg.edge_softness_m)))
             cost += weight * (outside + cfg.distance_weight * d / radius)
@@ -302,13 +349,45 @@ class PlannerController(Controller):
         steps_per_hour = SECONDS_PER_HOUR / dt
         cost += cfg.terminal_weight * steps_per_hour * d_end / radius
         cost += cfg.energy_weight * steps_per_hour * spent / max(vehicle.battery_capacity_wh, 1e-9)
+        if rates is not None:
+            delivered_gb = np.minimum(deliverable, obs.data_waiting_bytes) / 1e9
+            cost -= cfg.data_weight_h_per_gb * steps_per_hour * delivered_gb
         return cost.mean(axis=1), d_end.mean(axis=1)
 
+    def _rate_grid(self, obs: NavObservation, lat0: float, lon0: float) -> LocalRateGrid | None:
+        """The coverage map's rates around the target (kept while the target stays), or None
+        when comms do not count now."""
+        cfg = self.config
+        if self.coverage is None or cfg.data_weight_h_per_gb <= 0.0:
+            return None
+        if obs.data_waiting_bytes <= 0.0:
+            return None
+        if self._rates is None or self._rates[0] != (lat0, lon0):
+            grid = self.coverage.local_lookup(
+                lat0, lon0, cfg.cache_half_width_m, cfg.coverage_spacing_m
+            )
+            self._rates = ((lat0, lon0), grid)
+        return self._rates[1]
+
     # ----------------------------------------------------------------- decision
+
+    def estimate(self, obs: NavObservation) -> WindPosterior:
+        """The forecast error's posterior over this decision's horizon, at the plan levels."""
+        cfg = self.config
+        n_grid = max(2, int(np.ceil(cfg.horizon_s / cfg.posterior_step_s)) + 1)
+        times = obs.time_s + cfg.posterior_step_s * np.arange(n_grid, dtype=float)
+        return self.assimilator.posterior(obs, times, self.levels)
 
     def plan(self, obs: NavObservation) -> IntArray:
         """The best plan (level index per segment) for this observation."""
         cfg = self.config
+        self._posterior = None
+        self.last_column = obs.wind_column
+        if cfg.assimilate:
+            self._posterior = self.estimate(obs)
+            col = obs.wind_column
+            if np.array_equal(col.altitudes_m, self.levels):
+                self.last_column = corrected_column(col, self._posterior, 0)
         rng = np.random.default_rng([cfg.seed, int(round(obs.time_s)) & 0x7FFFFFFF])
         current = self._nearest_level(obs.altitude_m)
         plans = self._initial_candidates(rng, current)

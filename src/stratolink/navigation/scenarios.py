@@ -28,6 +28,7 @@ class Scenario:
     field_seed: int
     forecast_seed: int
     battery_fraction: float
+    error_model: str = "simple"  # forecast error: "simple" or "verified" (see evaluate)
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,14 @@ class SuiteSpec:
     duration_h: float
     goto_every: int  # every n-th scenario is a go-to-target mission
     seed: int
+    error_model: str = "simple"
 
 
 SUITES: dict[str, SuiteSpec] = {
     "small": SuiteSpec("small", count=8, duration_h=24.0, goto_every=4, seed=11),
-    "big": SuiteSpec("big", count=120, duration_h=48.0, goto_every=5, seed=2025),
+    "big": SuiteSpec(
+        "big", count=120, duration_h=48.0, goto_every=5, seed=2025, error_model="verified"
+    ),
 }
 
 
@@ -106,6 +110,7 @@ def make_suite(
                 field_seed=int(rng.integers(0, 2**31 - 1)),
                 forecast_seed=int(rng.integers(0, 2**31 - 1)),
                 battery_fraction=float(rng.uniform(0.5, 1.0)),
+                error_model=spec.error_model,
             )
         )
     return scenarios

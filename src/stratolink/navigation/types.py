@@ -8,6 +8,7 @@ from enum import Enum
 
 import numpy as np
 
+from stratolink.navigation.measured import WindMeasurements
 from stratolink.winds.base import FloatArray, WindField
 
 
@@ -34,7 +35,13 @@ class WindColumn:
 
 @dataclass(frozen=True)
 class NavObservation:
-    """Everything a controller may look at when it decides: state, target, energy, forecast."""
+    """Everything a controller may look at when it decides: state, target, energy, forecast.
+
+    `measured_winds` holds the winds the balloon itself measured lately (from its position
+    fixes or a wind sensor); controllers that assimilate fold them into the forecast.
+    `data_waiting_bytes` is the science data queued on board for the ground, which a
+    comms-aware planner weighs against station time.
+    """
 
     time_s: float
     lat_deg: float
@@ -49,6 +56,8 @@ class NavObservation:
     forecast: WindField | None = field(default=None, compare=False)
     target_lat_deg: float | None = None
     target_lon_deg: float | None = None
+    measured_winds: WindMeasurements | None = field(default=None, compare=False)
+    data_waiting_bytes: float = 0.0
 
     @property
     def target_distance_m(self) -> float:
