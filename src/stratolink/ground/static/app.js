@@ -369,6 +369,7 @@ async function main() {
   setInterval(() => { renderFleet(); S.plotsDirty = true; }, 15000);
   setInterval(loadAlarms, 10000);
   try { setupViews(); } catch (err) { flag(`views: ${err.message}`); }
+  requestAnimationFrame(frame);
   connectLive();
   try { await loadAll(); } catch (err) { flag(`loading: ${err.message}`); }
   S.loaded = true;

@@ -160,6 +160,7 @@ const StratoMap = (() => {
             .bindTooltip(`predicted trajectory${source}`, { sticky: true }).addTo(overlays);
           const end = line[line.length - 1];
           if (end) {
+            all.push(end);
             L.circleMarker(end, { renderer, radius: 4, color: "#ffb020", fillOpacity: 1 })
               .bindTooltip(`predicted end${source}`, { permanent: b.id === selected, direction: "right", className: "pred-label" })
               .addTo(overlays);

@@ -15,6 +15,7 @@ const StratoPlots = (() => {
     lat: { label: "latitude", unit: "°", scale: 1 },
     lon: { label: "longitude", unit: "°", scale: 1 },
   };
+  const utc = (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); // axes in UTC, not local time
   const finite = (v) => typeof v === "number" && Number.isFinite(v);
   const axisStyle = { stroke: "#7b8fa3", grid: { stroke: "#1e2b38", width: 1 }, ticks: { stroke: "#243242" }, font: "10px DejaVu Sans Mono, monospace" };
 
@@ -51,7 +52,7 @@ const StratoPlots = (() => {
       lastData = data; lastNames = balloons.map((b) => b.id);
       const width = Math.max(host.clientWidth, 200), height = Math.max(host.clientHeight - 28, 80);
       const opts = {
-        width, height,
+        width, height, tzDate: utc,
         legend: { live: true },
         cursor: { drag: { x: true, y: false, setScale: true } },
         scales: { x: { time: true, range: range ? () => range : undefined } },
@@ -112,7 +113,7 @@ const StratoPlots = (() => {
         }
         const data = align(fake, "rtt", 1000);
         const opts = {
-          width: Math.max(host.clientWidth, 200), height: Math.max(host.clientHeight - 28, 80),
+          width: Math.max(host.clientWidth, 200), height: Math.max(host.clientHeight - 28, 80), tzDate: utc,
           scales: { x: { time: true, range: range ? () => range : undefined }, y: { distr: 3 } },
           axes: [{ ...axisStyle }, { ...axisStyle, size: 48 }],
           series: [{ label: "UTC", value: (u, v) => v === null ? "–" : new Date(v * 1000).toISOString().slice(11, 19) },
