@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from stratolink.cli.console import make_console
 from stratolink.errors import InvalidParameterError
 
 
@@ -78,8 +78,8 @@ def register(app: typer.Typer) -> None:
         cases = make_suite(suite, count=scenarios or None, duration_h=hours or None)
         n_workers = workers or default_workers()
         settings = EvalSettings()
-        err = Console(stderr=True)
-        console = Console(width=160)
+        err = make_console(stderr=True)
+        console = make_console()
         started = time.perf_counter()
         with Progress(
             TextColumn("[bold]navigate-eval[/] {task.description}"),
