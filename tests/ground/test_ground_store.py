@@ -217,7 +217,8 @@ def test_predictions_and_link_events(store: MissionStore) -> None:
     store.upsert_balloon("SL-1", name="Stratolink One", info={"type": "superpressure"})
     assert store.get_balloon("SL-1")["info"] == {"type": "superpressure"}
     store.save_prediction("SL-1", "trajectory", {"a": 1}, {"points": [[1, 2, 3]]}, now=5.0)
-    newest = store.save_prediction("SL-1", "ensemble", {"a": 2}, {"cone": []}, now=6.0)
+    newest = store.save_prediction("SL-1", "ensemble", {"a": 2},
+                                   {"center": [], "ellipses": []}, now=6.0)
     assert store.latest_prediction("SL-1")["id"] == newest
     assert store.latest_prediction("SL-1", "trajectory")["data"] == {"points": [[1, 2, 3]]}
     store.record_link_event("starlink", "up", 10.0, balloon_id="SL-1", rtt=0.045)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 
+from stratolink.cli.console import make_console, one_line
 from stratolink.errors import StratolinkError
 
 app = typer.Typer(
@@ -16,7 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-error_console = Console(stderr=True)
+error_console = make_console(stderr=True)
 
 
 def _register_commands() -> None:
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="stratolink")
     except StratolinkError as exc:
-        error_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        error_console.print(f"[bold red]error:[/] {escape(one_line(exc))}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         error_console.print("[yellow]interrupted[/]")

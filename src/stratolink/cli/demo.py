@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-console = Console()
+from stratolink.cli.console import make_console
+
+console = make_console()
 
 WANAKA = {"lat": -44.72, "lon": 169.25, "alt": 330.0}
 LAUNCH_TIME = 1_808_956_800.0  # 2027-04-29 00:00 UTC, the autumn superpressure season

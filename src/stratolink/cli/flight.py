@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
+
+from stratolink.cli.console import make_console
 
 
 def register(app: typer.Typer) -> None:
@@ -36,7 +37,7 @@ def register(app: typer.Typer) -> None:
             raise InvalidParameterError("--seconds must not be negative")
         cfg = load_flight(config)
         logging.getLogger("stratolink.link").setLevel(logging.WARNING)
-        err = Console(stderr=True, soft_wrap=True)  # one line per warning, even piped
+        err = make_console(stderr=True)
 
         def warn(message: str) -> None:
             err.print(f"[yellow]warning:[/] {message}", highlight=False)

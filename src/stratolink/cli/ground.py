@@ -6,12 +6,12 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from stratolink.cli.console import make_console
 from stratolink.errors import InvalidParameterError
 
 DEFAULT_DB = "sqlite:///stratolink-ground.db"
-console = Console()
+console = make_console()
 ground_app = typer.Typer(
     name="ground",
     help="Ground segment: mission store, HTTP/WebSocket API, live dashboard, gateway.",

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from stratolink.cli.console import make_console
 from stratolink.link.keys import DEFAULT_KEY_DIR, KINDS, KeyRing
 
-console = Console()
+console = make_console()
 
 
 def register(app: typer.Typer) -> None:

@@ -8,10 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from stratolink.cli.console import make_console
 from stratolink.errors import InvalidParameterError
 
 
@@ -100,8 +100,8 @@ def register(app: typer.Typer) -> None:
             cases = [replace(case, error_model=error_model) for case in cases]
         n_workers = workers or default_workers()
         settings = EvalSettings()
-        err = Console(stderr=True)
-        console = Console(width=160)
+        err = make_console(stderr=True)
+        console = make_console()
         started = time.perf_counter()
         with Progress(
             TextColumn("[bold]navigate-eval[/] {task.description}"),

@@ -7,10 +7,10 @@ import math
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from stratolink.cli.console import make_console
 from stratolink.errors import InvalidParameterError
 from stratolink.flight.predict import (
     PROFILE_NAMES,
@@ -23,7 +23,7 @@ from stratolink.flight.predict import (
 )
 from stratolink.winds.base import WindField
 
-console = Console()
+console = make_console()
 
 
 def parse_time(text: str | None) -> float:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from stratolink.cli.console import make_console
 from stratolink.errors import InvalidParameterError
 
-console = Console()
+console = make_console()
 
 
 def next_run_dir(parent: Path, stem: str = "mission") -> Path:

@@ -23,14 +23,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect
 
 from stratolink.errors import StratolinkError
-from stratolink.ground import auth
+from stratolink.ground import auth, openapi
+from stratolink.ground.alarms import AlarmLimits, evaluate
 from stratolink.ground.cache import ResponseCache, StoreVersion
+from stratolink.ground.limits import BodyLimit
 from stratolink.ground.live import LiveHub
 from stratolink.ground.models import (
+    AlarmLimitsUpdate,
     BalloonUpdate,
     CommandCancel,
     CommandRequest,
@@ -42,10 +46,14 @@ from stratolink.ground.models import (
 from stratolink.ground.serialize import command_json, row_json
 from stratolink.ground.signing import sign_command
 from stratolink.ground.store import CommandStateError, MissionStore, NotFoundError
+from stratolink.ground.validation import balloon_id_problem, prediction_problem
 from stratolink.link import contract
 
 SESSION_LIFETIME_S = 12 * 3600.0
 MAX_POINTS_LIMIT = 20_000
+MAX_ROW_ID = 2**63 - 1  # ids are 64-bit: larger path numbers are a 422, not a database error
+CACHE_MAX_AGE_S = 60.0  # writes drop what they touch at once; this only bounds memory age
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,6 @@ WriterDep = Annotated[Operator, Depends(writer)]
 LOGIN_FREE_FAILURES = 5  # failed log-ins in a row before the back-off starts
 LOGIN_MAX_LOCK_S = 900.0
 GATEWAY_STALE_S = 15.0  # a gateway silent this long is not serving
-COMMAND_ID = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def _static_dir() -> str:
@@ -162,7 +169,7 @@ def create_app(
                 await expirer
             await hub.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc from the package's own assets, no CDN
         title="stratolink ground",
         version="0.1.0",
         description="Mission store, commands, predictions and live telemetry of a balloon fleet.",
@@ -174,7 +181,9 @@ def create_app(
     app.add_middleware(GZipMiddleware, minimum_size=2048)
     if response_cache:
         app.add_middleware(ResponseCache, version=version,
-                           exclude=("/api/auth/", "/api/health", "/api/gateway"), max_age=2.0)
+                           exclude=("/api/auth/", "/api/health", "/api/gateway"),
+                           max_age=CACHE_MAX_AGE_S)
+    app.add_middleware(BodyLimit)  # outermost: a too-large body is refused before anything
 
     def changed() -> None:
         """After a write: drop cached answers now, and let the live stream look at once."""
@@ -255,7 +264,7 @@ def create_app(
 
     @app.get("/api/balloons", tags=["balloons"])
     def list_balloons() -> list[dict[str, Any]]:
-        """Every balloon with its latest telemetry."""
+        """Every balloon with its latest telemetry (`problem` says why one cannot be drawn)."""
         return [_balloon_json(b) for b in store.list_balloons()]
 
     @app.get("/api/balloons/{balloon_id}", tags=["balloons"])
@@ -281,6 +290,7 @@ def create_app(
         store.get_balloon(balloon_id)
         series = store.telemetry_series(balloon_id, start, end, max_points)
         series["points"] = len(series["time"])
+        series["unreadable"] = store.count_unreadable_telemetry(balloon_id)
         return series
 
     @app.get("/api/balloons/{balloon_id}/latest", tags=["telemetry"])
@@ -294,8 +304,15 @@ def create_app(
     @app.post("/api/telemetry", tags=["telemetry"], status_code=201)
     def post_telemetry(body: TelemetryBatch, _op: WriterDep) -> dict[str, int]:
         """Ingest telemetry rows (tools and simulators; balloons' rows come via the gateway)."""
-        written = store.insert_telemetry(r.model_dump() for r in body.rows)
-        changed()
+        rows = [r.model_dump() for r in body.rows]
+        written = store.insert_telemetry(rows, validate=False)  # the model is the same schema
+        spans: dict[str, tuple[float, float]] = {}
+        for row in rows:
+            lo, hi = spans.get(row["balloon_id"], (row["time"], row["time"]))
+            spans[row["balloon_id"]] = (min(lo, row["time"]), max(hi, row["time"]))
+        for balloon, (lo, hi) in spans.items():
+            version.touch_telemetry(balloon, lo, hi)
+        hub.poke()
         return {"written": written}
 
     # ---- commands ------------------------------------------------------------------------
@@ -316,7 +333,7 @@ def create_app(
 
     @app.get("/api/commands/{command_id}", tags=["commands"],
              responses={404: {"description": "no such command"}})
-    def get_command(command_id: COMMAND_ID) -> dict[str, Any]:
+    def get_command(command_id: RowId) -> dict[str, Any]:
         """One command."""
         return command_json(store.get_command(command_id))
 
@@ -345,7 +362,7 @@ def create_app(
         404: {"description": "no such command"},
         409: {"description": "the balloon has already answered it"}})
     def cancel_command(
-        command_id: COMMAND_ID, body: CommandCancel, operator: WriterDep
+        command_id: RowId, body: CommandCancel, operator: WriterDep
     ) -> dict[str, Any]:
         """Withdraw a command the balloon has not answered: it becomes 'expired'. (If it
         already left the ground and the balloon obeys it, the balloon's answer still wins.)"""
@@ -372,8 +389,14 @@ def create_app(
 
     @app.get("/api/balloons/{balloon_id}/prediction", tags=["predictions"])
     def get_prediction(balloon_id: str, kind: str | None = None) -> dict[str, Any]:
-        """The newest stored prediction (trajectory or ensemble cone) for a balloon."""
-        return row_json(store.latest_prediction(balloon_id, kind))
+        """The newest stored prediction (trajectory or ensemble cone) for a balloon.
+
+        `problem` is set (and `data` should not be drawn) when a stored prediction does not
+        have its kind's shape, e.g. one written by an older version.
+        """
+        out = row_json(store.latest_prediction(balloon_id, kind))
+        out["problem"] = prediction_problem(out["kind"], out["data"])
+        return out
 
     @app.post("/api/balloons/{balloon_id}/predictions", tags=["predictions"], status_code=201)
     def post_prediction(balloon_id: str, body: PredictionIn, _op: WriterDep) -> dict[str, int]:
@@ -432,6 +455,32 @@ def create_app(
         if isinstance(body, str):
             return Response(body, status_code=status, media_type=media, headers=headers)
         return JSONResponse(body, status_code=status, headers=headers)
+
+    # ---- alarms --------------------------------------------------------------------------
+
+    @app.get("/api/alarms", tags=["alarms"])
+    def alarms() -> list[dict[str, Any]]:
+        """Per balloon: its alarm limits and the alarms its latest fix raises now."""
+        now = clock()
+        out = []
+        for balloon in store.list_balloons():
+            limits = AlarmLimits.from_info(balloon["info"])
+            out.append({"balloon_id": balloon["id"], "limits": limits.as_dict(),
+                        "alarms": evaluate(balloon["id"], balloon["latest"], limits, now)})
+        return out
+
+    @app.put("/api/balloons/{balloon_id}/alarm-limits", tags=["alarms"])
+    def put_alarm_limits(
+        balloon_id: str, body: AlarmLimitsUpdate, _op: OperatorDep
+    ) -> dict[str, Any]:
+        """Set a balloon's alarm thresholds (altitude band, battery, position age)."""
+        balloon = store.get_balloon(balloon_id)
+        info = {**balloon["info"], "alarm_limits": body.model_dump()}
+        store.upsert_balloon(balloon_id, info=info, now=clock())
+        changed()
+        limits = AlarmLimits.from_info(info)
+        return {"balloon_id": balloon_id, "limits": limits.as_dict(),
+                "alarms": evaluate(balloon_id, balloon["latest"], limits, clock())}
 
     # ---- links ---------------------------------------------------------------------------
 
@@ -498,6 +547,7 @@ def create_app(
         return FileResponse(f"{_static_dir()}/index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=_static_dir()), name="static")
+    openapi.document(app)
     return app
 
 
@@ -511,4 +561,5 @@ async def _drain(websocket: WebSocket) -> None:
 def _balloon_json(balloon: dict[str, Any]) -> dict[str, Any]:
     out = row_json(balloon)
     out["latest"] = None if balloon.get("latest") is None else row_json(balloon["latest"])
+    out["problem"] = balloon_id_problem(str(balloon["id"]))
     return out

@@ -85,8 +85,6 @@ class LiveHub:
             # Poll even with no client connected, so the cursors stay at the store's end.
             try:
                 messages = await to_thread.run_sync(self.poll_once)
-                if messages:
-                    self.version.bump()
                 for message in messages:
                     self.publish(message)
             except Exception as exc:  # noqa: BLE001 - keep streaming after a store hiccup
@@ -98,18 +96,26 @@ class LiveHub:
     def poll_once(self) -> list[dict[str, Any]]:
         """Everything new in the store since the last poll, as stream messages."""
         messages: list[dict[str, Any]] = []
+        spans: dict[str, tuple[float, float]] = {}
         rows = self.store.telemetry_after(self._telemetry_id, MAX_TELEMETRY_ROWS_PER_TICK + 1)
         if len(rows) > MAX_TELEMETRY_ROWS_PER_TICK:
             # A bulk import: send only where each balloon is now and let clients refetch.
             ids = self.store.max_ids()
+            spans = self.store.telemetry_spans(self._telemetry_id, ids["telemetry"])
             self._telemetry_id = ids["telemetry"]
             latest = {b["id"]: b["latest"] for b in self.store.list_balloons() if b["latest"]}
             messages.append({"type": "telemetry", "bulk": True,
                              "rows": [row_json(r) for r in latest.values()]})
         elif rows:
             self._telemetry_id = int(rows[-1]["id"])
+            for row in rows:
+                lo, hi = spans.get(row["balloon_id"], (row["time"], row["time"]))
+                spans[row["balloon_id"]] = (min(lo, row["time"]), max(hi, row["time"]))
             messages.append({"type": "telemetry", "bulk": False,
                              "rows": [row_json(r) for r in rows]})
+        for balloon, (lo, hi) in spans.items():
+            self.version.touch_telemetry(balloon, lo, hi)  # drops only the answers it changes
+        others = len(messages)
         for event in self.store.link_events_after(self._link_id):
             self._link_id = int(event["id"])
             messages.append({"type": "link", "event": row_json(event)})
@@ -131,4 +137,6 @@ class LiveHub:
                 k: v for k, v in self._command_seen.items()
                 if v[0] in ("queued", "sent") or v[1] >= self._command_since
             }
+        if len(messages) > others:
+            self.version.bump()  # link events or commands: fleet-wide answers change
         return messages

@@ -8,6 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from stratolink.link import contract
 
+from stratolink.ground.validation import (
+    BalloonId,
+    TelemetryRecord,
+    TimeS,
+    validate_prediction,
+)
+
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
 
@@ -32,19 +39,10 @@ class BalloonUpdate(Strict):
     info: dict[str, Any] | None = None
 
 
-class TelemetryRow(Strict):
-    """One telemetry sample (SI units: s, degrees, m, Pa, m/s, K; battery state of charge 0..1)."""
+class TelemetryRow(TelemetryRecord):
+    """One telemetry sample: the store's one schema (`validation`), unknown fields refused."""
 
-    balloon_id: Ident
-    time: Annotated[float, Field(allow_inf_nan=False, ge=0)]
-    lat: Annotated[float, Field(allow_inf_nan=False, ge=-90, le=90)]
-    lon: Annotated[float, Field(allow_inf_nan=False, ge=-180, le=180)]
-    alt: Annotated[float, Field(allow_inf_nan=False, ge=-1000, le=100_000)]
-    battery: Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)] | None = None
-    pressure: Annotated[float, Field(allow_inf_nan=False, ge=0)] | None = None
-    speed: Finite | None = None
-    vertical_speed: Finite | None = None
-    temperature: Finite | None = None
+    model_config = ConfigDict(extra="forbid")
 
 
 class TelemetryBatch(Strict):
@@ -103,13 +101,27 @@ class PredictionIn(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     data: dict[str, Any]
 
+    @model_validator(mode="after")
+    def _data_has_its_kind_shape(self) -> PredictionIn:
+        validate_prediction(self.kind, self.data)  # the store's check, answered as a 422
+        return self
+
+
+class AlarmLimitsUpdate(Strict):
+    """A balloon's alarm thresholds (omit or null a field to switch that check off)."""
+
+    alt_min_m: Annotated[float, Field(allow_inf_nan=False, ge=-1000, le=100_000)] | None = None
+    alt_max_m: Annotated[float, Field(allow_inf_nan=False, ge=-1000, le=100_000)] | None = None
+    battery_min: Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)] | None = None
+    stale_after_s: Annotated[float, Field(allow_inf_nan=False, gt=0, le=30 * 86400)] | None = None
+
 
 class LinkEventIn(Strict):
     """A provider link going up or down."""
 
     provider: Ident
     state: Literal["up", "down"]
-    time: Annotated[float, Field(allow_inf_nan=False, ge=0)]
-    balloon_id: Ident | None = None
+    time: TimeS
+    balloon_id: BalloonId | None = None
     rtt: Annotated[float, Field(allow_inf_nan=False, ge=0)] | None = None
     rate: Annotated[float, Field(allow_inf_nan=False, ge=0)] | None = None

@@ -49,6 +49,38 @@ telemetry = Table(
     Index("ix_telemetry_balloon_time", "balloon_id", "time"),
 )
 
+# Pre-aggregated telemetry (sums, counts, extremes per balloon and fixed time bucket), kept
+# up to date at ingest so a downsampled read of any range scans about the same few rows.
+telemetry_tiers = Table(
+    "telemetry_tiers",
+    metadata,
+    Column("balloon_id", String(64), ForeignKey("balloons.id"), primary_key=True),
+    Column("width_s", Integer, primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("time_sum", Float, nullable=False),
+    Column("lat_sum", Float, nullable=False),
+    Column("lon_sum", Float, nullable=False),
+    Column("lon_east_sum", Float, nullable=False),
+    Column("lon_min", Float, nullable=False),
+    Column("lon_max", Float, nullable=False),
+    Column("alt_sum", Float, nullable=False),
+    Column("alt_min", Float, nullable=False),
+    Column("alt_max", Float, nullable=False),
+    Column("battery_n", Integer, nullable=False),
+    Column("battery_sum", Float, nullable=False),
+    Column("battery_min", Float),
+    Column("battery_max", Float),
+    Column("pressure_n", Integer, nullable=False),
+    Column("pressure_sum", Float, nullable=False),
+    Column("speed_n", Integer, nullable=False),
+    Column("speed_sum", Float, nullable=False),
+    Column("vertical_speed_n", Integer, nullable=False),
+    Column("vertical_speed_sum", Float, nullable=False),
+    Column("temperature_n", Integer, nullable=False),
+    Column("temperature_sum", Float, nullable=False),
+)
+
 bundles = Table(
     "bundles",
     metadata,

@@ -65,12 +65,19 @@ def seed_demo(store: MissionStore, now: float, *, points_per_balloon: int = 4000
              ("SL-3", "Aurora", 55.0, -25.0)]
     ids = []
     for k, (bid, name, lat0, lon0) in enumerate(specs):
-        store.upsert_balloon(bid, name=name, info={"type": "superpressure"}, now=now)
         rows = synthetic_track(bid, points_per_balloon, now, step, lat0, lon0, seed=k + 1)
+        last = rows[-1]
+        info = {"type": "superpressure",
+                "launch": {"lat": rows[0]["lat"], "lon": rows[0]["lon"]},
+                "target": {"lat": round(last["lat"] + 1.5, 3),
+                           "lon": round((last["lon"] + 184.0) % 360.0 - 180.0, 3),
+                           "station_radius_m": 50_000.0}}
+        store.upsert_balloon(bid, name=name, info=info, now=now)
         store.insert_telemetry(rows)
-        trajectory, ensemble = forecast_from(rows[-1])
-        store.save_prediction(bid, "trajectory", {"hours": 24}, trajectory, now)
-        store.save_prediction(bid, "ensemble", {"members": 200}, ensemble, now)
+        trajectory, ensemble = forecast_from(last)
+        source = {"source": "demo: steady eastward drift (not a forecast)"}
+        store.save_prediction(bid, "trajectory", {"hours": 24, **source}, trajectory, now)
+        store.save_prediction(bid, "ensemble", {"members": 200, **source}, ensemble, now)
         ids.append(bid)
     start = now - step * points_per_balloon
     for p, (provider, (rtt, up_s, period)) in enumerate(PROVIDERS.items()):

@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 
 from stratolink.errors import InvalidParameterError, StratolinkError
-from stratolink.ground import schema
+from stratolink.ground import schema, tiers
 from stratolink.ground.schema import (
     balloons,
     bundles,
@@ -47,6 +47,15 @@ from stratolink.ground.schema import (
     predictions,
     sessions,
     telemetry,
+    telemetry_tiers,
+)
+from stratolink.ground.tiers import SERIES_COLUMNS
+from stratolink.ground.validation import (
+    TIME_MAX_S,
+    TIME_MIN_S,
+    balloon_id_problem,
+    validate_prediction,
+    validate_telemetry,
 )
 from stratolink.link.contract import COMMAND_STATES, ROLES
 
@@ -149,35 +158,6 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         alembic_command.upgrade(config, revision)
 
 
-def _finite(value: Any, name: str) -> float:
-    number = float(value)
-    if not math.isfinite(number):
-        raise InvalidParameterError(f"{name} must be a finite number, got {value!r}")
-    return number
-
-
-def validate_telemetry(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A clean telemetry row (all fields present, finite, in range) or InvalidParameterError."""
-    try:
-        out: dict[str, Any] = {"balloon_id": str(row["balloon_id"])}
-        for name in ("time", "lat", "lon", "alt"):
-            out[name] = _finite(row[name], name)
-        for name in OPTIONAL_TELEMETRY:
-            value = row.get(name)
-            out[name] = None if value is None else _finite(value, name)
-    except KeyError as exc:
-        raise InvalidParameterError(f"telemetry row lacks field {exc.args[0]!r}") from exc
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, InvalidParameterError):
-            raise
-        raise InvalidParameterError(f"telemetry row has a non-numeric field: {exc}") from exc
-    if not -90.0 <= out["lat"] <= 90.0:
-        raise InvalidParameterError(f"lat {out['lat']} outside [-90, 90]")
-    if not -180.0 <= out["lon"] <= 180.0:
-        raise InvalidParameterError(f"lon {out['lon']} outside [-180, 180]")
-    return out
-
-
 class MissionStore:
     """Balloons, telemetry, bundles, commands, predictions, link events and operators."""
 
@@ -227,8 +207,9 @@ class MissionStore:
         now: float | None = None,
     ) -> dict[str, Any]:
         """Create a balloon or update its name/info; returns the stored row."""
-        if not balloon_id or len(balloon_id) > 64:
-            raise InvalidParameterError("balloon id must be 1..64 characters")
+        problem = balloon_id_problem(balloon_id)
+        if problem is not None:
+            raise InvalidParameterError(problem)
         now = _time.time() if now is None else now
         with self.engine.begin() as conn:
             existing = conn.execute(
@@ -278,7 +259,7 @@ class MissionStore:
     def _latest(conn: Connection, balloon_id: str) -> dict[str, Any] | None:
         row = conn.execute(
             select(telemetry)
-            .where(telemetry.c.balloon_id == balloon_id)
+            .where(telemetry.c.balloon_id == balloon_id, _sane_telemetry())
             .order_by(telemetry.c.time.desc())
             .limit(1)
         ).mappings().first()
@@ -290,7 +271,12 @@ class MissionStore:
         self, rows: Iterable[Mapping[str, Any]], *, batch_size: int = 10_000,
         validate: bool = True,
     ) -> int:
-        """Bulk-insert telemetry rows (executemany in batches, one transaction per batch)."""
+        """Bulk-insert telemetry rows (executemany in batches, one transaction per batch).
+
+        Every row is checked against the one telemetry schema (`validation`) unless the
+        caller has already done so; the downsampling tiers are updated in the same
+        transaction as the rows they summarise.
+        """
         total = 0
         batch: list[dict[str, Any]] = []
         known: set[str] = set()
@@ -311,9 +297,29 @@ class MissionStore:
         if new_ids:
             self.ensure_balloons(new_ids)
             known.update(new_ids)
+        aggregates = tiers.tier_rows(batch)
         with self.engine.begin() as conn:
             conn.execute(telemetry.insert(), batch)
+            if aggregates:
+                # A fixed key order keeps concurrent writers from deadlocking on PostgreSQL.
+                aggregates.sort(key=lambda r: (r["balloon_id"], r["width_s"], r["bucket"]))
+                conn.execute(self._tier_upsert(), aggregates)
         return len(batch)
+
+    def _tier_upsert(self) -> Any:
+        """INSERT of tier aggregates that adds onto an existing bucket (sums, extremes)."""
+        dialect = pg_dialect if self.dialect == "postgresql" else sqlite_dialect
+        insert = dialect.insert(telemetry_tiers)
+        old, new = telemetry_tiers.c, insert.excluded
+        values: dict[str, Any] = {name: old[name] + new[name] for name in tiers.SUM_COLUMNS}
+        for names, smaller in ((tiers.MIN_COLUMNS, True), (tiers.MAX_COLUMNS, False)):
+            for name in names:
+                better = new[name] < old[name] if smaller else new[name] > old[name]
+                values[name] = case((old[name].is_(None), new[name]),
+                                    (new[name].is_(None), old[name]),
+                                    (better, new[name]), else_=old[name])
+        return insert.on_conflict_do_update(
+            index_elements=["balloon_id", "width_s", "bucket"], set_=values)
 
     def count_telemetry(self, balloon_id: str | None = None) -> int:
         """Number of stored telemetry rows (for one balloon or all)."""
@@ -324,77 +330,136 @@ class MissionStore:
             return int(conn.execute(query).scalar_one())
 
     def telemetry_range(self, balloon_id: str) -> tuple[float, float] | None:
-        """(first, last) telemetry time of a balloon, or None without telemetry."""
+        """(first, last) time of a balloon's drawable telemetry, or None without any."""
+        where = and_(telemetry.c.balloon_id == balloon_id, _sane_telemetry())
         with self.engine.connect() as conn:
             first = conn.execute(
-                select(telemetry.c.time).where(telemetry.c.balloon_id == balloon_id)
-                .order_by(telemetry.c.time).limit(1)
+                select(telemetry.c.time).where(where).order_by(telemetry.c.time).limit(1)
             ).scalar()
             last = conn.execute(
-                select(telemetry.c.time).where(telemetry.c.balloon_id == balloon_id)
-                .order_by(telemetry.c.time.desc()).limit(1)
+                select(telemetry.c.time).where(where).order_by(telemetry.c.time.desc()).limit(1)
             ).scalar()
         if first is None or last is None:
             return None
         return float(first), float(last)
 
+    def count_unreadable_telemetry(self, balloon_id: str) -> int:
+        """Rows of a balloon whose time lies outside the accepted range (old, bad data).
+
+        Cheap: two range seeks on the (balloon, time) index.
+        """
+        query = select(func.count()).where(
+            telemetry.c.balloon_id == balloon_id,
+            or_(telemetry.c.time < TIME_MIN_S, telemetry.c.time > TIME_MAX_S),
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def telemetry_series(
         self, balloon_id: str, start: float | None = None, end: float | None = None,
         max_points: int = 2000,
     ) -> dict[str, Any]:
-        """Telemetry in [start, end] as columns, at most `max_points` rows.
+        """Drawable telemetry in [start, end] as columns, at most `max_points` rows.
 
-        Within the limit the raw rows come back; above it the server averages each of
-        `max_points` equal time buckets and keeps the altitude/battery min and max per bucket
-        (so spikes survive), all in one aggregate query.
+        Within the limit the raw rows come back. Above it each output point is the mean of
+        one time bucket, with the altitude/battery min and max per bucket (so spikes
+        survive); long ranges read the pre-aggregated tiers, short ones aggregate raw rows
+        in the database, so any range costs about the same. Rows that an older version
+        accepted but that are not drawable (time 1e300, lat 200) are skipped, never drawn.
         """
         if max_points < 2:
             raise InvalidParameterError("max_points must be at least 2")
         span = (start, end) if start is not None and end is not None else (
             self.telemetry_range(balloon_id))
-        columns = ("time", "lat", "lon", "alt", *OPTIONAL_TELEMETRY)
-        result: dict[str, Any] = {name: [] for name in columns}
+        result: dict[str, Any] = {name: [] for name in SERIES_COLUMNS}
         result.update(balloon_id=balloon_id, total=0, downsampled=False,
                       alt_min=[], alt_max=[], battery_min=[], battery_max=[])
         if span is None:
             return result
-        lo = float(span[0] if start is None else start)
-        hi = float(span[1] if end is None else end)
+        lo = max(float(span[0] if start is None else start), TIME_MIN_S)
+        hi = min(float(span[1] if end is None else end), TIME_MAX_S)
         if hi < lo:
-            raise InvalidParameterError("end must not be before start")
-        where = and_(
-            telemetry.c.balloon_id == balloon_id, telemetry.c.time >= lo, telemetry.c.time <= hi
-        )
+            if start is not None and end is not None and end < start:
+                raise InvalidParameterError("end must not be before start")
+            return result
         with self.engine.connect() as conn:
-            total = int(conn.execute(select(func.count()).where(where)).scalar_one())
+            groups = self._tier_groups(conn, balloon_id, lo, hi, max_points)
+            if groups is None:
+                total = int(conn.execute(select(func.count()).where(
+                    self._raw_where(balloon_id, lo, hi))).scalar_one())
+            else:
+                total = sum(int(g["n"]) for g in groups)
             result["total"] = total
             if total <= max_points:
-                query = select(*(telemetry.c[name] for name in columns)).where(where).order_by(
-                    telemetry.c.time
-                )
-                rows = conn.execute(query).all()
-                for i, name in enumerate(columns):
-                    result[name] = [row[i] for row in rows]
-                result["alt_min"] = result["alt_max"] = result["alt"]
-                result["battery_min"] = result["battery_max"] = result["battery"]
+                result.update(self._raw_series(conn, balloon_id, lo, hi))
                 return result
-            width = max((hi - lo) / max_points, 1e-9) * (1.0 + 1e-9)
-            bucket = self._bucket_expr(lo, width).label("bucket")
-            aggregates = [func.avg(telemetry.c[name]).label(name) for name in columns]
-            aggregates += [
-                func.min(telemetry.c.alt).label("alt_min"),
-                func.max(telemetry.c.alt).label("alt_max"),
-                func.min(telemetry.c.battery).label("battery_min"),
-                func.max(telemetry.c.battery).label("battery_max"),
-            ]
-            query = (
-                select(bucket, *aggregates).where(where).group_by(bucket).order_by(bucket)
-            )
-            buckets = conn.execute(query).mappings().all()
-        for name in (*columns, "alt_min", "alt_max", "battery_min", "battery_max"):
-            result[name] = [None if r[name] is None else float(r[name]) for r in buckets]
+            if groups is None:
+                groups = self._raw_groups(conn, balloon_id, lo, hi, max_points)
+        result.update(tiers.finish(groups))
         result["downsampled"] = True
         return result
+
+    @staticmethod
+    def _raw_where(balloon_id: str, lo: float, hi: float, *, hi_open: bool = False) -> Any:
+        upper = telemetry.c.time < hi if hi_open else telemetry.c.time <= hi
+        return and_(telemetry.c.balloon_id == balloon_id, telemetry.c.time >= lo, upper,
+                    _sane_telemetry())
+
+    def _raw_series(
+        self, conn: Connection, balloon_id: str, lo: float, hi: float
+    ) -> dict[str, list[Any]]:
+        query = select(*(telemetry.c[name] for name in SERIES_COLUMNS)).where(
+            self._raw_where(balloon_id, lo, hi)).order_by(telemetry.c.time)
+        rows = conn.execute(query).all()
+        out = {name: [row[i] for row in rows] for i, name in enumerate(SERIES_COLUMNS)}
+        out["alt_min"] = out["alt_max"] = out["alt"]
+        out["battery_min"] = out["battery_max"] = out["battery"]
+        return out
+
+    def _raw_groups(
+        self, conn: Connection, balloon_id: str, lo: float, hi: float, max_points: int
+    ) -> list[dict[str, Any]]:
+        """Bucket aggregates computed from raw rows by the database (short ranges)."""
+        width = max((hi - lo) / max_points, 1e-9) * (1.0 + 1e-9)
+        bucket = self._bucket_expr(lo, width).label("bucket")
+        query = (select(bucket, *_raw_aggregates())
+                 .where(self._raw_where(balloon_id, lo, hi)).group_by(bucket).order_by(bucket))
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+    def _tier_groups(
+        self, conn: Connection, balloon_id: str, lo: float, hi: float, max_points: int
+    ) -> list[dict[str, Any]] | None:
+        """Bucket aggregates from the tiers plus the two partial edges, or None if too short."""
+        plan = tiers.plan(lo, hi, max_points)
+        if plan is None:
+            return None
+        c = telemetry_tiers.c
+        j = ((c.bucket - literal(plan.first)) // literal(plan.k)).label("j")
+        sums = [func.sum(c[name]).label(name) for name in tiers.SUM_COLUMNS]
+        mins = [func.min(c[name]).label(name) for name in tiers.MIN_COLUMNS]
+        maxs = [func.max(c[name]).label(name) for name in tiers.MAX_COLUMNS]
+        query = (
+            select(j, *sums, *mins, *maxs)
+            .where(c.balloon_id == balloon_id, c.width_s == plan.width,
+                   c.bucket >= plan.first, c.bucket <= plan.last)
+            .group_by(j).order_by(j)
+        )
+        by_j: dict[int, list[dict[str, Any]]] = {}
+        for row in conn.execute(query).mappings():
+            by_j.setdefault(int(row["j"]), []).append(dict(row))
+        edges = (
+            (-1, lo, plan.origin, True),
+            ((plan.last + 1 - plan.first) // plan.k, float((plan.last + 1) * plan.width), hi,
+             False),
+        )
+        for index, a, b, open_end in edges:
+            if b < a or (open_end and b == a):
+                continue
+            edge = conn.execute(select(*_raw_aggregates()).where(
+                self._raw_where(balloon_id, a, b, hi_open=open_end))).mappings().first()
+            if edge is not None and edge["n"]:
+                by_j.setdefault(index, []).append(dict(edge))
+        return [tiers.merge(by_j[k]) for k in sorted(by_j)]
 
     def telemetry_after(self, last_id: int, limit: int = 1000) -> list[dict[str, Any]]:
         """Telemetry rows with id > last_id, oldest first (the live stream's cursor)."""
@@ -404,6 +469,16 @@ class MissionStore:
                 .limit(limit)
             ).mappings().all()
         return [dict(r) for r in rows]
+
+    def telemetry_spans(self, after_id: int, upto_id: int) -> dict[str, tuple[float, float]]:
+        """Per balloon, the (first, last) time of telemetry rows with id in (after, upto]."""
+        query = (
+            select(telemetry.c.balloon_id, func.min(telemetry.c.time), func.max(telemetry.c.time))
+            .where(telemetry.c.id > after_id, telemetry.c.id <= upto_id)
+            .group_by(telemetry.c.balloon_id)
+        )
+        with self.engine.connect() as conn:
+            return {str(b): (float(lo), float(hi)) for b, lo, hi in conn.execute(query)}
 
     def max_ids(self) -> dict[str, int]:
         """Highest telemetry and link-event ids (where a new live stream starts)."""
@@ -670,9 +745,8 @@ class MissionStore:
         self, balloon_id: str | None, kind: str, params: Mapping[str, Any],
         data: Mapping[str, Any] | Sequence[Any], now: float,
     ) -> int:
-        """Store a trajectory or ensemble prediction (JSON); returns its id."""
-        if kind not in ("trajectory", "ensemble"):
-            raise InvalidParameterError("prediction kind must be 'trajectory' or 'ensemble'")
+        """Store a trajectory or ensemble prediction (its shape checked first); returns its id."""
+        data = validate_prediction(kind, data)
         with self.engine.begin() as conn:
             return _inserted_id(conn.execute(
                 predictions.insert().values(
@@ -870,6 +944,31 @@ class MissionStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(
                 select(gateways).order_by(gateways.c.name)).mappings()]
+
+
+def _sane_telemetry() -> ColumnElement[bool]:
+    """SQL form of `tiers.sane`: the rows a reader may draw (old stores may hold others)."""
+    c = telemetry.c
+    return and_(c.time >= TIME_MIN_S, c.time <= TIME_MAX_S, c.lat >= -90.0, c.lat <= 90.0,
+                c.lon >= -180.0, c.lon <= 180.0, c.alt >= -1000.0, c.alt <= 100_000.0)
+
+
+def _raw_aggregates() -> list[Any]:
+    """Aggregates of raw telemetry rows with the tier table's column names."""
+    c = telemetry.c
+    east = case((c.lon < 0, c.lon + 360.0), else_=c.lon)
+    out: list[Any] = [
+        func.count().label("n"), func.sum(c.time).label("time_sum"),
+        func.sum(c.lat).label("lat_sum"), func.sum(c.lon).label("lon_sum"),
+        func.sum(east).label("lon_east_sum"), func.min(c.lon).label("lon_min"),
+        func.max(c.lon).label("lon_max"), func.sum(c.alt).label("alt_sum"),
+        func.min(c.alt).label("alt_min"), func.max(c.alt).label("alt_max"),
+        func.min(c.battery).label("battery_min"), func.max(c.battery).label("battery_max"),
+    ]
+    for name in tiers.OPTIONAL_FIELDS:
+        out.append(func.count(c[name]).label(f"{name}_n"))
+        out.append(func.coalesce(func.sum(c[name]), 0.0).label(f"{name}_sum"))
+    return out
 
 
 def _inserted_id(result: Any) -> int:
