@@ -95,7 +95,7 @@ def test_docs_are_served_from_local_assets_with_every_status(client: TestClient)
     post_command = doc["paths"]["/api/commands"]["post"]["responses"]
     assert {"401", "413", "422"} <= set(post_command)
     assert {"401", "404", "409", "413", "422"} <= set(
-        doc["paths"]["/api/commands/{command_id}/state"]["post"]["responses"])
+        doc["paths"]["/api/commands/{command_id}/cancel"]["post"]["responses"])
     assert "404" in doc["paths"]["/api/balloons/{balloon_id}/telemetry"]["get"]["responses"]
     assert "401" not in doc["paths"]["/api/balloons"]["get"]["responses"]
 
@@ -108,9 +108,8 @@ def test_every_documented_request_example_is_accepted(client: TestClient) -> Non
     reply = client.post("/api/commands", json=command, headers=headers)
     assert reply.status_code == 201, reply.text
     command_id = reply.json()["id"]
-    state = schemas["CommandStateChange"]["example"]
-    client.post(f"/api/commands/{command_id}/state", json={"state": "sent"}, headers=headers)
-    assert client.post(f"/api/commands/{command_id}/state", json=state,
+    cancel = schemas["CommandCancel"]["example"]
+    assert client.post(f"/api/commands/{command_id}/cancel", json=cancel,
                        headers=headers).status_code == 200
     assert client.post("/api/telemetry", json=schemas["TelemetryBatch"]["example"],
                        headers=headers).status_code == 201

@@ -17,7 +17,7 @@ def test_poll_reports_each_change_once(store: MissionStore) -> None:
     asyncio.run(_start_and_stop(hub))
     assert hub.poll_once() == []
     store.insert_telemetry(flight_rows("SL-1", 3))
-    command = store.queue_command("SL-1", "ada", {"type": "stay"}, now=T0, lifetime=60,
+    command = store.queue_command("SL-1", "ada", {"type": "hold-altitude"}, now=T0, lifetime=60,
                                   sign=lambda *_: b"s")
     store.record_link_event("iridium", "up", T0, rtt=1.2)
     kinds = [m["type"] for m in hub.poll_once()]

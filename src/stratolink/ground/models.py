@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
-
-from stratolink.link import contract
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from stratolink.ground.validation import (
     BalloonId,
@@ -14,6 +12,7 @@ from stratolink.ground.validation import (
     TimeS,
     validate_prediction,
 )
+from stratolink.link import contract
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
@@ -76,10 +75,6 @@ CommandAction = Annotated[Union[ACTION_MODELS], Field(discriminator="type")]  # 
 
 class CommandRequest(Strict):
     """Queue a command for a balloon; it is signed with the logged-in operator's key."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "balloon_id": "SL-1", "action": {"type": "target-altitude", "altitude_m": 18000},
-        "lifetime_s": 3600}]})
 
     balloon_id: Ident
     action: CommandAction

@@ -17,10 +17,11 @@ from pydantic import BaseModel
 
 REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "CommandRequest": {"balloon_id": "SL-1",
-                       "action": {"type": "target_altitude", "altitude": 17500.0},
+                       "action": {"type": "target-altitude", "altitude_m": 18000.0},
                        "lifetime_s": 3600.0},
-    "CommandAction": {"type": "target_altitude", "altitude": 17500.0},
-    "CommandStateChange": {"state": "acknowledged", "reason": "accepted"},
+    "TargetAltitudeAction": {"type": "target-altitude", "altitude_m": 18000.0,
+                             "hold_s": 3600.0},
+    "CommandCancel": {"reason": "sent to the wrong balloon"},
     "LoginRequest": {"username": "ada", "password": "correct horse battery"},
     "BalloonUpdate": {"name": "Stratolink One", "info": {"type": "superpressure"}},
     "TelemetryBatch": {"rows": [{"balloon_id": "SL-1", "time": 1767225600.0, "lat": 46.2,
@@ -44,7 +45,7 @@ class ErrorBody(BaseModel):
 _WHY = {
     401: "Not logged in, or the session expired: log in again",
     404: "No such balloon, command or prediction",
-    409: "The command cannot make that state change",
+    409: "The command cannot make that state change (the balloon has answered it)",
     413: "Request body too large (refused before it is read)",
     422: "The request does not match the schema (the detail names the field)",
 }
@@ -69,7 +70,7 @@ def _statuses(route: APIRoute) -> list[int]:
         codes.append(401)
     if "{balloon_id}" in route.path or "{command_id}" in route.path:
         codes.append(404)
-    if route.path.endswith("/state") and "{command_id}" in route.path:
+    if route.path.endswith("/cancel") and "{command_id}" in route.path:
         codes.append(409)
     if methods & {"POST", "PUT", "PATCH"}:
         codes.append(413)
