@@ -38,9 +38,10 @@ from link_hostile import (
     make_ground,
     until,
 )
+from stratolink.ground.signing import sign_command
 from stratolink.link.bundle import Bundle, Priority
 from stratolink.link.limits import GiB
-from stratolink.sim.mission import OPERATOR, ScheduledCommand, queue_signed_command
+from stratolink.sim.mission import OPERATOR
 from test_flight_run import flight_toml
 
 FLIGHT = "SL-9"
@@ -71,8 +72,8 @@ def forged_command(seq: int, issued: float, expires: float) -> bytes:
     """A command whose `issued_at` is 2**1100 (and whose signature is junk)."""
     return bytes(cbor2.dumps({"balloon_id": FLIGHT, "seq": seq, "issued_at": 2**1100,
                               "expires_at": expires, "operator_id": OPERATOR,
-                              "action": {"type": "hold-altitude", "altitude_m": 18000.0,
-                                         "duration_s": 60.0},
+                              "action": {"type": "target-altitude", "altitude_m": 18000.0,
+                                         "hold_s": 60.0},
                               "signature": bytes(64)}, canonical=True))
 
 
@@ -90,11 +91,14 @@ def flight(ground: Ground) -> dict[str, Any]:
         (spool / name).write_bytes(data)
         os.utime(spool / name, (time.time() - 60, time.time() - 60))
     now = time.time()
-    hold = {"type": "hold-altitude", "altitude_m": 18000.0, "duration_s": 600.0}
+    hold = {"type": "target-altitude", "altitude_m": 18000.0, "hold_s": 600.0}
     bad = ground.store.queue_command(FLIGHT, OPERATOR, hold, now=now, lifetime=3600.0,
                                      sign=forged_command)
-    good = queue_signed_command(ground.store, ground.ring.operator_private_key(OPERATOR),
-                                FLIGHT, ScheduledCommand(0.0, hold, 3600.0), now)
+    key = ground.ring.operator_private_key(OPERATOR)
+    good = ground.store.queue_command(
+        FLIGHT, OPERATOR, hold, now=now, lifetime=3600.0,
+        sign=lambda seq, issued, expires: sign_command(key, OPERATOR, FLIGHT, seq, hold, issued,
+                                                       expires))
     mark = ground.mark()
     proc = subprocess.Popen(
         [sys.executable, "-m", "stratolink", "flight", "run", "--config",
@@ -112,7 +116,7 @@ def flight(ground: Ground) -> dict[str, Any]:
         good_lines += 1
         time.sleep(0.2)
     deadline = time.monotonic() + 90
-    while ground.store.get_command(good["id"])["state"] != "acknowledged" \
+    while ground.store.get_command(good["id"])["state"] != "accepted" \
             or ground.store.count_telemetry(FLIGHT) == 0:
         assert proc.poll() is None, proc.communicate()[1][-3000:]
         assert time.monotonic() < deadline, ground.store.get_command(good["id"])
@@ -153,8 +157,8 @@ def test_a_command_with_a_huge_time_does_not_stop_the_flight(ground: Ground,
                                                              flight: dict[str, Any]) -> None:
     """Defect 2 (flight side): a command with issued_at = 2**1100 stopped the flight's link
     loop, so later valid commands were never acknowledged."""
-    assert ground.store.get_command(flight["good"]["id"])["state"] == "acknowledged"
-    assert ground.store.get_command(flight["bad"]["id"])["state"] != "acknowledged"
+    assert ground.store.get_command(flight["good"]["id"])["state"] == "accepted"
+    assert ground.store.get_command(flight["bad"]["id"])["state"] != "accepted"
     summary = json.loads(flight["out"].strip().splitlines()[-1])
     assert summary["commands_accepted"] == [flight["good"]["seq"]]
     assert "Traceback" not in flight["err"]
