@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -89,13 +88,11 @@ def test_a_million_rows_come_back_downsampled_and_fast(tmp_path: Path) -> None:
 
     assert store.insert_telemetry(rows(), batch_size=50_000, validate=False) == n
     with TestClient(create_app(store)) as client:
-        started = time.perf_counter()
+        # Correctness only: its speed is measured by benchmarks/ground_bench.py.
         reply = client.get("/api/balloons/SL-1/telemetry", params={"max_points": 1000})
-        elapsed = time.perf_counter() - started
         body = reply.json()
         assert body["total"] == n and body["downsampled"]
         assert 900 <= body["points"] <= 1000
-        assert elapsed < 5.0, f"downsampling 1e6 rows took {elapsed:.2f} s"
         day = client.get("/api/balloons/SL-1/telemetry",
                          params={"start": T0, "end": T0 + 86400, "max_points": 500}).json()
         assert day["total"] == 17281 and day["points"] <= 500
