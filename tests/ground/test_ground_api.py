@@ -294,8 +294,8 @@ def test_predictions_round_trip(client: TestClient) -> None:
 
 def test_dashboard_and_basemap_are_served(client: TestClient) -> None:
     page = client.get("/")
-    assert page.status_code == 200 and "<canvas" in page.text
-    for asset in ("app.js", "style.css"):
+    assert page.status_code == 200 and "id=\"map\"" in page.text
+    for asset in ("app.js", "commands.js", "style.css", "vendor/leaflet.js"):
         assert client.get(f"/static/{asset}").status_code == 200
     rings = client.get("/api/basemap").json()["rings"]
     assert len(rings) > 200 and all(len(r) % 2 == 0 for r in rings)
