@@ -17,7 +17,7 @@ Drive it with `receive_datagram`, `handle_timer` and `datagrams_to_send`, all ta
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from aioquic.buffer import Buffer
@@ -182,6 +182,13 @@ class LinkNode:
         """Events since the last call."""
         out, self._events = self._events, []
         return out
+
+    def set_gateway_address(self, path: str, address: tuple[str, int]) -> None:
+        """Where `path` reaches its gateway, once the host name is resolved (balloon side;
+        before the path is first connected)."""
+        config = self.paths[path]
+        if config.gateway_address != address:
+            self.paths[path] = replace(config, gateway_address=address)
 
     def path_status(self) -> dict[str, PathStatus]:
         """Current status of every path."""

@@ -2,16 +2,97 @@
 
 The node stays sans-I/O: this adapter feeds it datagrams and wall-clock time, sends what it
 returns, and sleeps until its next timer or the next datagram.
+
+A balloon's path socket is bound to the path's local address (the wildcard address of the
+gateway's family by default, any port) and, if the path names a network interface, to that
+interface (`SO_BINDTODEVICE`, Linux, needs CAP_NET_RAW), so each provider's traffic leaves
+through its own modem; the gateway may be any IPv4/IPv6 address or host name, resolved once
+at start. The ground binds each path's gateway address.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import socket
 import time
 from collections.abc import Callable
 
+from stratolink.errors import StratolinkError
 from stratolink.link.node import LinkNode
+from stratolink.link.paths import PathConfig
+
+log = logging.getLogger(__name__)
+SEND_ERROR_LOG_INTERVAL_S = 10.0
+
+
+class PathSocketError(StratolinkError):
+    """A provider path's socket cannot be opened, bound or pointed at its gateway."""
+
+
+async def _resolve(loop: asyncio.AbstractEventLoop, host: str, port: int, where: str,
+                   passive: bool = False) -> list[tuple[int, tuple[str, int]]]:
+    """(family, (address, port)) for `host`, IPv4 and IPv6, in the resolver's order."""
+    try:
+        infos = await loop.getaddrinfo(host or None, port, type=socket.SOCK_DGRAM,
+                                       flags=socket.AI_PASSIVE if passive else 0)
+    except (OSError, UnicodeError) as exc:
+        raise PathSocketError(f"{where}: cannot resolve {host!r}: {exc}") from exc
+    return [(int(family), (str(addr[0]), int(addr[1])))
+            for family, _, _, _, addr in infos if family in (socket.AF_INET, socket.AF_INET6)]
+
+
+def bind_to_interface(sock: socket.socket, interface: str, where: str) -> None:
+    """Send and receive on `sock` only through `interface` (Linux SO_BINDTODEVICE)."""
+    option = getattr(socket, "SO_BINDTODEVICE", None)
+    if option is None:
+        raise PathSocketError(f"{where}: binding to interface {interface!r} needs Linux "
+                              "(SO_BINDTODEVICE); set local_address instead")
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, option, interface.encode())
+    except PermissionError as exc:
+        raise PathSocketError(f"{where}: binding to interface {interface!r} needs "
+                              "CAP_NET_RAW (run as root or grant the capability)") from exc
+    except OSError as exc:
+        raise PathSocketError(f"{where}: cannot bind to interface {interface!r}: "
+                              f"{exc.strerror}") from exc
+
+
+async def open_client_socket(path: PathConfig) -> tuple[socket.socket, tuple[str, int]]:
+    """A balloon's UDP socket for `path`, bound as configured, and the gateway's address."""
+    loop = asyncio.get_running_loop()
+    where = f"path {path.name}"
+    host, port = path.gateway_address
+    gateways = await _resolve(loop, host, port, where)
+    local_host, local_port = path.local_address or ("", 0)
+    if local_host:
+        locals_ = await _resolve(loop, local_host, local_port, where, passive=True)
+        families = {family for family, _ in locals_}
+        gateways = [g for g in gateways if g[0] in families]
+        if not gateways:
+            raise PathSocketError(f"{where}: gateway {host!r} has no address of the same "
+                                  f"family as local address {local_host!r}")
+        local = next(addr for family, addr in locals_ if family == gateways[0][0])
+    if not gateways:
+        raise PathSocketError(f"{where}: {host!r} has no IPv4 or IPv6 address")
+    family, gateway = gateways[0]
+    if not local_host:
+        local = ("::" if family == socket.AF_INET6 else "0.0.0.0", local_port)
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if path.interface:
+            bind_to_interface(sock, path.interface, where)
+        sock.bind(local)
+    except OSError as exc:
+        sock.close()
+        raise PathSocketError(f"{where}: cannot bind {local[0]} port {local[1]}: "
+                              f"{exc.strerror}") from exc
+    except BaseException:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock, gateway
 
 
 class _PathProtocol(asyncio.DatagramProtocol):
@@ -21,6 +102,9 @@ class _PathProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
         self.runner.on_datagram(self.path, data, (addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:
+        self.runner.on_send_error(self.path, exc)
 
 
 class UdpLinkRunner:
@@ -38,18 +122,38 @@ class UdpLinkRunner:
         self._transports: dict[str, asyncio.DatagramTransport] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._error_logged_at: dict[str, float] = {}
 
     async def start(self) -> None:
-        """Open the sockets and start the timer loop."""
+        """Open the sockets (`PathSocketError` if one cannot be) and start the timer loop."""
         loop = asyncio.get_running_loop()
-        for name, path in self.node.paths.items():
-            local = path.local_address if self.node.is_client else path.gateway_address
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda name=name: _PathProtocol(self, name),  # type: ignore[misc]
-                local_addr=local or ("127.0.0.1", 0),
-            )
-            self._transports[name] = transport
+        try:
+            for name, path in list(self.node.paths.items()):
+                def protocol(name: str = name) -> _PathProtocol:
+                    return _PathProtocol(self, name)
+
+                if self.node.is_client:
+                    sock, gateway = await open_client_socket(path)
+                    self.node.set_gateway_address(name, gateway)
+                    transport, _ = await loop.create_datagram_endpoint(protocol, sock=sock)
+                else:
+                    transport, _ = await loop.create_datagram_endpoint(
+                        protocol, local_addr=path.gateway_address)
+                self._transports[name] = transport
+        except BaseException:
+            for transport in self._transports.values():
+                transport.close()
+            self._transports.clear()
+            raise
         self._task = asyncio.create_task(self._loop())
+
+    def on_send_error(self, path: str, exc: Exception) -> None:
+        """A socket reported an error (unreachable, no route): log it, at most every 10 s."""
+        now = time.monotonic()
+        if now - self._error_logged_at.get(path, -SEND_ERROR_LOG_INTERVAL_S) \
+                >= SEND_ERROR_LOG_INTERVAL_S:
+            self._error_logged_at[path] = now
+            log.warning("path %s: socket error: %s", path, exc)
 
     def local_address(self, path: str) -> tuple[str, int]:
         """The address a path's socket is bound to."""
