@@ -99,6 +99,24 @@ class Run:
         return stats
 
 
+def profiler(run: Run, pid: int, out: Path) -> subprocess.Popen[Any]:
+    """py-spy sampling process `pid` into `out` (collapsed stacks) until interrupted."""
+    return run.start(subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--rate",
+         "100", "--format", "raw", "--nonblocking", "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+
+def stop_profiler(proc: subprocess.Popen[Any] | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def iperf(run: Run, args: list[str], seconds: float) -> dict[str, Any]:
     """One iperf3 run on path 1 (server in the ground namespace); its JSON summary."""
     ground_ip = PATHS[0][2]
@@ -308,6 +326,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--loss", type=float, default=0.01)
     parser.add_argument("--timeout-s", type=float, default=900.0, help="per transfer")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy the flight and ground during the one-path transfer, "
+                        "collapsed stacks into this folder")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("realpath_bench needs root (network namespaces, TUN devices)")
@@ -343,7 +364,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ground_dir = work / "ground"
         ground_dir.mkdir()
         mission_db = ground_dir / "mission.db"
-        run.start(subprocess.Popen(
+        ground = run.start(subprocess.Popen(
             run.ground_ns.command([
                 sys.executable, "-m", "stratolink", "ground", "serve", "--db",
                 f"sqlite:///{mission_db}", "--host", "0.0.0.0", "--port", str(HTTP_PORT),
@@ -360,8 +381,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             wait_for(lambda: any(lat in watch.seen for lat in flight.sent), 180,
                      "the first sensor row over path 1")
             log(f"one path: {args.file_mb:g} MB file")
+            spies = []
+            if args.profile is not None:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                spies = [profiler(run, flight.proc.pid, args.profile / "flight.txt"),
+                         profiler(run, ground.pid, args.profile / "ground.txt")]
             seconds1, digests["one.bin"], start = transfer(flight, files_dir, "one.bin", size,
                                                            args.timeout_s)
+            for spy in spies:
+                stop_profiler(spy)
             during = [lat for lat, t in flight.sent.items() if start <= t <= start + seconds1]
             during = during or list(flight.sent)  # (a tiny file may beat the next line)
             flight.stop()
