@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs the real servers the test suite starts itself: PostgreSQL and headless Chromium (Debian packages).
+# Installs the real servers and tools the test suite starts itself: PostgreSQL, headless Chromium
+# and iperf3 (Debian packages).
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v tc >/dev/null 2>&1 || need+=(iproute2)
+command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)  # realpath benchmark: kernel TCP on the same shaped path
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

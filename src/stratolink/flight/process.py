@@ -77,7 +77,10 @@ def build_onboard(config: FlightRunConfig, now: float) -> tuple[OnboardAgent, An
              **{name: "flight-director" for name in config.flight_directors}}
     config.state_dir.mkdir(parents=True, exist_ok=True)
     paths = [PathConfig(g.name, (g.host, g.port), cost_per_mb=g.cost_per_mb,
-                        preference=g.preference) for g in config.ground]
+                        preference=g.preference, interface=g.interface,
+                        local_address=None if g.local_address is None and not g.local_port
+                        else (g.local_address or "", g.local_port))
+             for g in config.ground]
     node = LinkNode(f"balloon/{config.balloon_id}", BundleStore(config.state_dir / "bundles.db"),
                     identity, {"ground": ground_pem}, paths, is_client=True,
                     reassembly_dir=config.state_dir / "rx")
@@ -120,6 +123,11 @@ def _line_reader(stream: TextIO, loop: asyncio.AbstractEventLoop,
         loop.call_soon_threadsafe(queue.put_nowait, None)
 
     threading.Thread(target=pump, name="sensor-lines", daemon=True).start()
+
+
+def _unacknowledged(counts: dict[str, int]) -> int:
+    """Bundles the ground has not acknowledged yet (queued or in flight)."""
+    return counts["queued"] + counts["in_flight"]
 
 
 async def run_flight(config: FlightRunConfig, *, seconds: float | None, lines: TextIO,
@@ -184,7 +192,7 @@ async def run_flight(config: FlightRunConfig, *, seconds: float | None, lines: T
                 readings += 1
                 runner.wake()
         drain_end = time.time() + DRAIN_S
-        while time.time() < drain_end and node.store.counts()["queued"]:
+        while time.time() < drain_end and _unacknowledged(node.store.counts()):
             runner.wake()
             await asyncio.sleep(0.2)
     finally:

@@ -15,6 +15,7 @@ from typing import Any
 from stratolink.configfile import check_keys, existing_files, number, read_toml
 from stratolink.errors import InvalidParameterError
 from stratolink.flight.agent import AgentConfig
+from stratolink.link.paths import valid_interface_name
 
 SENSOR_SOURCES = ("stdin", "simulate")
 
@@ -28,6 +29,9 @@ class GroundPath:
     port: int
     preference: int = 0
     cost_per_mb: float = 0.0
+    local_address: str | None = None  # bind the path's socket to this address (else wildcard)
+    local_port: int = 0  # and this port (0: any)
+    interface: str | None = None  # send only through this network interface
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,24 @@ def _address(value: Any, where: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def _binding(table: dict[str, Any], where: str) -> dict[str, Any]:
+    """A [[ground]] path's local_address, local_port and interface keys, checked."""
+    local = table.get("local_address")
+    if local is not None and (not isinstance(local, str) or not local.strip("[]")
+                              or len(local) > 255):
+        raise InvalidParameterError(f"{where}.local_address must be an IP address or host name")
+    local_port = number(table, "local_port", where, 0)
+    if local_port != int(local_port) or not 0 <= local_port <= 65535:
+        raise InvalidParameterError(f"{where}.local_port must be a port number 0-65535")
+    interface = table.get("interface")
+    if interface is not None and (not isinstance(interface, str)
+                                  or not valid_interface_name(interface)):
+        raise InvalidParameterError(f"{where}.interface must name a network interface "
+                                    "(1-15 characters)")
+    return {"local_address": local.strip("[]") if local is not None else None,
+            "local_port": int(local_port), "interface": interface}
+
+
 def flight_from_dict(data: dict[str, Any], base_dir: Path = Path(".")) -> FlightRunConfig:
     """A `FlightRunConfig` from parsed TOML (relative paths from `base_dir`)."""
     check_keys(data, {"flight", "target", "ground", "launch", "wind", "agent"}, "config")
@@ -125,13 +147,15 @@ def flight_from_dict(data: dict[str, Any], base_dir: Path = Path(".")) -> Flight
     ground = []
     for i, table in enumerate(paths):
         where = f"ground[{i}]"
-        check_keys(table, {"name", "address", "preference", "cost_per_mb"}, where)
+        check_keys(table, {"name", "address", "preference", "cost_per_mb", "local_address",
+                           "local_port", "interface"}, where)
         if not isinstance(table.get("name"), str) or not table["name"]:
             raise InvalidParameterError(f"{where}.name is required")
         host, port = _address(table.get("address"), where)
         ground.append(GroundPath(table["name"], host, port,
                                  int(number(table, "preference", where, i)),
-                                 number(table, "cost_per_mb", where, 0.0)))
+                                 number(table, "cost_per_mb", where, 0.0),
+                                 **_binding(table, where)))
     if len({g.name for g in ground}) != len(ground):
         raise InvalidParameterError("[[ground]] path names must be unique")
     launch = data.get("launch", {})

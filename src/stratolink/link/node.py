@@ -5,10 +5,17 @@ on every provider path, probes each, declares a path dead when it has heard noth
 `dead_after_s` and moves that path's unacknowledged bundles to the others. Bundles travel one
 per QUIC stream; the receiver answers on the same stream once the bundle is committed to its
 own store, and only then does the sender forget it. Urgent bundles are served first at every
-level: the store hands them out first, the most preferred path takes them first, and their
-streams are put ahead of bulk streams inside QUIC. Only a bounded amount of data (about two
-bandwidth-delay products) is inside QUIC at a time, so a command queued behind gigabytes of
-bulk leaves with the next packets.
+level: the store hands them out first, the most preferred path takes them first whatever
+bulk is in flight, and their streams are put ahead of bulk streams inside QUIC. Only about
+one and a half bandwidth-delay products of bulk are inside QUIC at a time, so a command
+queued behind gigabytes of bulk leaves with the next packets; bulk is striped over every
+path that is up.
+
+Per-packet cost is kept low because it bounds the rate on a small flight computer: the
+receiver acknowledges QUIC packets every few milliseconds rather than every packet, bundles
+that arrive together are committed to the store in one transaction (one disk flush) before
+their acknowledgements leave, and leases and acknowledgements of sent bundles, which are
+safe to lose, are batched without waiting for the disk.
 
 Drive it with `receive_datagram`, `handle_timer` and `datagrams_to_send`, all taking `now`;
 `stratolink.link.simnet` runs it in virtual time, `stratolink.link.runner` on UDP sockets.
@@ -17,7 +24,7 @@ Drive it with `receive_datagram`, `handle_timer` and `datagrams_to_send`, all ta
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from aioquic.buffer import Buffer
@@ -28,6 +35,7 @@ from aioquic.quic.packet import PACKET_TYPE_INITIAL, pull_quic_header
 
 from stratolink.errors import StratolinkError
 from stratolink.link.bundle import MAX_PAYLOAD_BYTES, Bundle, BundleError, Priority
+from stratolink.link.congestion import use_rate_pacing
 from stratolink.link.fragment import Reassembler, split_file
 from stratolink.link.keys import TlsIdentity, spki_fingerprint
 from stratolink.link.limits import ReceiveLimits
@@ -47,6 +55,14 @@ MAX_SERVER_CONNECTIONS_PER_PATH = 64
 MAX_HANDSHAKES_PER_HOST = 8  # unfinished handshakes one IP address may hold on a path
 REFUSALS = ("auth-failure", "bad-datagram", "bad-bundle")  # logged at most once an interval
 STREAM_REFUSED = 0x101  # application error code of a stream refused for a receive limit
+ACK_DELAY_S = 0.005  # QUIC acknowledgements at most this late (peers allow 25 ms)
+BULK_BDP_GAIN = 1.5  # bulk handed to QUIC per path, in bandwidth-delay products...
+BULK_SLACK_BUNDLES = 2  # ...plus this many bundles (a bundle is acked when it is whole)
+FRAGMENTS_PER_TAKE = 16  # fragments written to their files per `take_deliveries` call
+IN_FLIGHT_CHECK_S = 0.1  # how often bundles in flight are checked for their timeout
+QUEUE_RECHECK_S = 0.5  # an empty queue is asked again at least this often
+COMMIT_WINDOW_S = 0.02  # arriving bulk waits at most this long to share a disk flush...
+COMMIT_MAX_BYTES = 1 << 20  # ...or until this much is waiting (urgent bundles: at once)
 
 
 @dataclass
@@ -75,10 +91,26 @@ class _Connection:
     initial_dcid: bytes | None = None  # server side: the client's first destination id
     buffered: int = 0  # bytes held in `receiving`
     refused_streams: set[int] = field(default_factory=set)
+    in_flight_bytes: int = 0  # sum of the sizes in `in_flight`
+    # (queue generation, time) when the store had nothing for it: for bulk (False) or for
+    # urgent bundles only (True, asked while the bulk budget is spent)
+    queue_seen_empty: dict[bool, tuple[int, float]] = field(default_factory=dict)
 
-    @property
-    def in_flight_bytes(self) -> int:
-        return sum(s.size for s in self.in_flight.values())
+    def add_in_flight(self, stream_id: int, sent: _Sent) -> None:
+        self.in_flight[stream_id] = sent
+        self.in_flight_bytes += sent.size
+
+    def pop_in_flight(self, stream_id: int) -> _Sent | None:
+        sent = self.in_flight.pop(stream_id, None)
+        if sent is not None:
+            self.in_flight_bytes -= sent.size
+        return sent
+
+    def clear_in_flight(self) -> list[_Sent]:
+        out = list(self.in_flight.values())
+        self.in_flight.clear()
+        self.in_flight_bytes = 0
+        return out
 
 
 def _load_peer_certificate(pem: bytes) -> str:
@@ -131,12 +163,21 @@ class LinkNode:
         self._client_config: QuicConfiguration | None = None
         self._carrier = {name: True for name in self.paths}
         self.arrivals = 0  # bundles received since start: a cheap "anything new?" check
+        self.deliverable_arrivals = 0  # of which not fragments (the application sees them)
+        self._to_commit: list[tuple[_Connection, int, Bundle]] = []  # received, not stored
+        self._to_commit_bytes = 0
+        self._commit_due = float("inf")  # when what waits in `_to_commit` must be stored
+        self._acked: list[str] = []  # sent bundles the peer has, not yet forgotten
+        self._released: list[str] = []  # sent bundles to queue again
+        self._queue_generation = 0  # changes whenever the outbound queue may have grown
+        self._next_in_flight_check = 0.0
 
     # ---- application side ----------------------------------------------------------------
 
     def submit(self, bundle: Bundle, now: float) -> None:
         """Queue a bundle (durable before this returns)."""
         self.store.enqueue(bundle)
+        self._queue_generation += 1
 
     def submit_file(self, path: str | Path, destination: str, now: float, lifetime: float,
                     priority: Priority = Priority.BULK, kind: str = "file",
@@ -154,6 +195,7 @@ class LinkNode:
                 batch = []
         if batch:
             self.store.enqueue_many(batch)
+        self._queue_generation += 1
         return parent
 
     def take_deliveries(self, now: float, limit: int = 256) -> list[Bundle]:
@@ -162,28 +204,30 @@ class LinkNode:
         Fragments are consumed here; a completed file appears as one bundle of its kind whose
         payload is CBOR {path, name, size, sha256, kind}.
         """
-        out: list[Bundle] = []
-        for bundle in self.store.pending_deliveries(limit=limit):
-            if bundle.kind == "fragment":
-                try:
-                    done = self.reassembler.add(bundle, now)
-                    if done is not None:
-                        self.store.receive(done.as_bundle(bundle.source, self.node_id, now),
-                                           now)
-                except (BundleError, OSError, ValueError) as exc:
-                    # Refused (bad name, over a limit, disk error): this file only.
-                    self._event(now, "bad-bundle", None,
-                                f"fragment {bundle.id} from {bundle.source}: {exc}")
-                self.store.mark_delivered(bundle.id)
-                continue
-            if bundle.id not in self._handed_out:
-                self._handed_out.add(bundle.id)
-                out.append(bundle)
-        if len(out) < limit:
-            for bundle in self.store.pending_deliveries(limit=limit):
-                if bundle.kind != "fragment" and bundle.id not in self._handed_out:
-                    self._handed_out.add(bundle.id)
-                    out.append(bundle)
+        self._flush_store(now, force=True)
+        # Everything but fragments first: a position must not wait behind file writes.
+        out = self._not_handed_out(self.store.pending_deliveries(limit, fragments=False))
+        fragments = self.store.pending_deliveries(FRAGMENTS_PER_TAKE, fragments=True)
+        for bundle in fragments:
+            try:
+                done = self.reassembler.add(bundle, now)
+                if done is not None:
+                    self.store.receive(done.as_bundle(bundle.source, self.node_id, now), now)
+            except (BundleError, OSError, ValueError) as exc:
+                # Refused (bad name, over a limit, disk error): this file only.
+                self._event(now, "bad-bundle", None,
+                            f"fragment {bundle.id} from {bundle.source}: {exc}")
+        if fragments:
+            # Writing a fragment again at its offset is harmless: no need to wait for the disk.
+            self.store.mark_delivered_many([b.id for b in fragments], durable=False)
+            if len(out) < limit:  # completed files
+                out += self._not_handed_out(
+                    self.store.pending_deliveries(limit - len(out), fragments=False))
+        return out
+
+    def _not_handed_out(self, bundles: list[Bundle]) -> list[Bundle]:
+        out = [b for b in bundles if b.id not in self._handed_out]
+        self._handed_out.update(b.id for b in out)
         return out
 
     def mark_delivered(self, bundle_id: str) -> None:
@@ -200,6 +244,13 @@ class LinkNode:
         """Events since the last call."""
         out, self._events = self._events, []
         return out
+
+    def set_gateway_address(self, path: str, address: tuple[str, int]) -> None:
+        """Where `path` reaches its gateway, once the host name is resolved (balloon side;
+        before the path is first connected)."""
+        config = self.paths[path]
+        if config.gateway_address != address:
+            self.paths[path] = replace(config, gateway_address=address)
 
     def path_status(self) -> dict[str, PathStatus]:
         """Current status of every path."""
@@ -312,6 +363,7 @@ class LinkNode:
             configuration=self._server_config,
             original_destination_connection_id=header.destination_cid,
         )
+        use_rate_pacing(quic._loss)
         conn = _Connection(quic, path, addr, now, last_rx=now,
                            initial_dcid=header.destination_cid)
         if successor:
@@ -346,6 +398,7 @@ class LinkNode:
 
     def datagrams_to_send(self, now: float) -> list[tuple[str, bytes, tuple[str, int]]]:
         """What to put on the wire now: (path, datagram, address)."""
+        self._flush_store(now)
         self._maintain(now)
         self._pump(now)
         out = []
@@ -373,10 +426,12 @@ class LinkNode:
             times.extend(t for name, t in self._reconnect_at.items()
                          if self._carrier[name] and not self._client_connection(name))
         times.append(self._next_expiry_check)
+        times.append(self._commit_due)
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
         """Run timers due by `now` (QUIC retransmission, probes, failure detection)."""
+        self._flush_store(now)
         for conn in self._all_connections():
             timer = conn.quic.get_timer()
             if timer is not None and timer <= now:
@@ -397,6 +452,28 @@ class LinkNode:
         self._events.append(LinkEvent(now, kind, path, detail))
         level = logging.WARNING if kind == "partial-expired" else logging.INFO  # data removed
         log.log(level, "%s %s %s %s", self.node_id, kind, path or "", detail)
+
+    def _flush_store(self, now: float, force: bool = False) -> None:
+        """Commit what arrived (one transaction, once it is due) and only then acknowledge
+        it; forget what the peer acknowledged and queue again what it refused, in batches."""
+        if self._to_commit and (force or now >= self._commit_due):
+            batch, self._to_commit = self._to_commit, []
+            self._to_commit_bytes, self._commit_due = 0, float("inf")
+            new = self.store.receive_many([bundle for _, _, bundle in batch], now)
+            for (conn, sid, bundle), fresh in zip(batch, new, strict=True):
+                if fresh:
+                    self._arrival_paths[bundle.id] = conn.path
+                    self.arrivals += 1
+                    self.deliverable_arrivals += bundle.kind != "fragment"
+                if not conn.closed:
+                    conn.quic.send_stream_data(sid, ACK, end_stream=True)
+        if self._acked:
+            batch_ids, self._acked = self._acked, []
+            self.store.acknowledge_many(batch_ids)
+        if self._released:
+            batch_ids, self._released = self._released, []
+            self.store.release_many(batch_ids)
+            self._queue_generation += 1
 
     def _client_connection(self, path: str) -> _Connection | None:
         addr = self.paths[path].gateway_address
@@ -421,12 +498,17 @@ class LinkNode:
                     self._probe_id += 1
                     conn.quic.send_ping(self._probe_id)
                     conn.last_probe = now
-                for stream_id, sent in list(conn.in_flight.items()):
-                    if now - sent.sent_at > s.bundle_timeout_s:
-                        del conn.in_flight[stream_id]
-                        self.store.release(sent.bundle_id)
+                if now >= self._next_in_flight_check:
+                    for stream_id, sent in list(conn.in_flight.items()):
+                        if now - sent.sent_at > s.bundle_timeout_s:
+                            conn.pop_in_flight(stream_id)
+                            self._released.append(sent.bundle_id)
             elif now - conn.created > max(4 * s.dead_after_s, 5.0):
                 self._drop(conn, now, "handshake did not complete")
+        if now >= self._next_in_flight_check:
+            self._next_in_flight_check = now + IN_FLIGHT_CHECK_S
+        if self._released:
+            self._flush_store(now)
         if now >= self._next_expiry_check:
             for bundle_id in self.store.expire(now):
                 self._event(now, "expired", None, bundle_id)
@@ -444,6 +526,7 @@ class LinkNode:
             self._client_config = client_configuration(self.tls, pem, server_name,
                                                        self.settings.idle_timeout_s)
         quic = QuicConnection(configuration=self._client_config)
+        use_rate_pacing(quic._loss)
         quic.connect(path.gateway_address, now=now)
         self._connections[(name, path.gateway_address)] = _Connection(
             quic, name, path.gateway_address, now, peer=None, last_rx=now)
@@ -453,10 +536,10 @@ class LinkNode:
     def _drop(self, conn: _Connection, now: float, why: str) -> None:
         """Forget a connection; its bundles in flight go back to the queue."""
         self._forget(conn)
-        for sent in conn.in_flight.values():
-            self.store.release(sent.bundle_id)
-        moved = len(conn.in_flight)
-        conn.in_flight.clear()
+        sents = conn.clear_in_flight()
+        self._released.extend(sent.bundle_id for sent in sents)
+        self._flush_store(now)
+        moved = len(sents)
         if conn.quic._state not in (QuicConnectionState.TERMINATED,):
             conn.quic.close(error_code=0, reason_phrase=why)
             self._closing.append(conn)
@@ -510,6 +593,10 @@ class LinkNode:
             self._pending.pop(key, None)
             self._connections[key] = conn
         conn.peer, conn.established, conn.last_probe = peer, True, now
+        # Acknowledge every few milliseconds, not every packet: an ACK costs the receiver a
+        # datagram and the sender its processing (aioquic's default is 1 ms).
+        conn.quic._ack_delay = ACK_DELAY_S
+        self._queue_generation += 1
         if self.is_client:
             self._backoff[conn.path] = self.settings.reconnect_min_s
         status = self.status[conn.path]
@@ -525,12 +612,12 @@ class LinkNode:
         if ours:
             sent = conn.in_flight.get(sid)
             if sent is not None and event.end_stream:
-                del conn.in_flight[sid]
+                conn.pop_in_flight(sid)
                 if event.data.endswith(ACK):
-                    self.store.acknowledge(sent.bundle_id)
+                    self._acked.append(sent.bundle_id)
                     self.status[conn.path].bundles_sent += 1
                 else:
-                    self.store.release(sent.bundle_id)
+                    self._released.append(sent.bundle_id)
             return
         if sid in conn.refused_streams:
             return
@@ -567,10 +654,14 @@ class LinkNode:
                         f"refused on a link with {conn.peer}")
             conn.quic.send_stream_data(sid, b"N", end_stream=True)
             return
-        if self.store.receive(bundle, now):  # committed (or a duplicate) before the ack leaves
-            self._arrival_paths[bundle.id] = conn.path
-            self.arrivals += 1
-        conn.quic.send_stream_data(sid, ACK, end_stream=True)
+        # Committed (with the others that arrive within a few milliseconds: one disk flush
+        # for all) before the ack leaves; urgent bundles and a full batch at once.
+        self._to_commit.append((conn, sid, bundle))
+        self._to_commit_bytes += len(data)
+        if bundle.priority <= Priority.NAVIGATION or self._to_commit_bytes >= COMMIT_MAX_BYTES:
+            self._commit_due = now
+        else:
+            self._commit_due = min(self._commit_due, now + COMMIT_WINDOW_S)
 
     def _release_buffer(self, conn: _Connection, sid: int) -> bytearray:
         """Take a stream's buffer out of the per-connection and per-peer accounts."""
@@ -594,7 +685,9 @@ class LinkNode:
         conn.quic.reset_stream(sid, STREAM_REFUSED)
 
     def _pump(self, now: float) -> None:
-        """Hand queued bundles to live paths, most urgent first, within each path's budget."""
+        """Hand queued bundles to live paths, most urgent first: navigation and commands
+        whatever is in flight, bulk within each path's budget (about 1.5 bandwidth-delay
+        products), striped over every path that may carry it."""
         s = self.settings
         live = [c for c in self._connections.values() if c.established and not c.closed]
         live.sort(key=lambda c: self.paths[c.path].preference)
@@ -602,30 +695,40 @@ class LinkNode:
             path = self.paths[conn.path]
             rtt = conn.quic._loss._rtt_smoothed or 0.1
             rate = self._rate(conn)
-            budget = int(min(s.max_in_flight_bytes,
-                             max(s.min_in_flight_bytes, 2.5 * rate * rtt))) - conn.in_flight_bytes
             status = self.status[conn.path]
             status.rtt_s = rtt
             status.delivery_rate_bps = rate * 8.0
+            limit = int(min(s.max_in_flight_bytes, max(
+                s.min_in_flight_bytes,
+                BULK_BDP_GAIN * rate * rtt + BULK_SLACK_BUNDLES * 65536)))
             max_priority = None if path.stripe_bulk or conn is live[0] else Priority.TELEMETRY
             added_urgent = False
-            while budget > 0 and len(conn.in_flight) < s.max_bundles_in_flight:
-                room = s.max_bundles_in_flight - len(conn.in_flight)
-                batch = self.store.next_batch(now, limit=min(16, room), max_bytes=budget,
-                                              max_priority=max_priority,
-                                              destinations=[conn.peer] if conn.peer else [])
-                if not batch:
+            while len(conn.in_flight) < s.max_bundles_in_flight:
+                budget = limit - conn.in_flight_bytes
+                urgent_only = budget <= 0
+                # Skip asking the store again while nothing was queued since it had nothing
+                # (asked again now and then for bundles queued behind the node's back).
+                seen = conn.queue_seen_empty.get(urgent_only)
+                if seen is not None and seen[0] == self._queue_generation \
+                        and now - seen[1] < QUEUE_RECHECK_S:
                     break
+                room = s.max_bundles_in_flight - len(conn.in_flight)
+                batch = self.store.next_batch(
+                    now, limit=min(16, room), max_bytes=None if urgent_only else budget,
+                    max_priority=Priority.NAVIGATION if urgent_only else max_priority,
+                    destinations=[conn.peer] if conn.peer else [])
+                if not batch:
+                    conn.queue_seen_empty[urgent_only] = (self._queue_generation, now)
+                    break
+                conn.queue_seen_empty.clear()
                 for bundle in batch:
                     stream_id = conn.quic.get_next_available_stream_id()
                     data = bundle.encode()
-                    conn.quic.send_stream_data(stream_id, data, end_stream=False)
-                    conn.quic.send_stream_data(stream_id, b"", end_stream=True)
-                    self.store.mark_sent(bundle.id, conn.path, now)
-                    conn.in_flight[stream_id] = _Sent(bundle.id, len(data),
-                                                      int(bundle.priority), now)
-                    budget -= len(data)
+                    conn.quic.send_stream_data(stream_id, data, end_stream=True)
+                    conn.add_in_flight(stream_id, _Sent(bundle.id, len(data),
+                                                        int(bundle.priority), now))
                     added_urgent |= bundle.priority <= Priority.NAVIGATION
+                self.store.mark_sent_many([b.id for b in batch], conn.path, now)
             if added_urgent:
                 self._urgent_first(conn)
 

@@ -7,20 +7,31 @@ from dataclasses import dataclass
 from stratolink.errors import InvalidParameterError
 
 
+def valid_interface_name(name: str) -> bool:
+    """Whether `name` can name a network interface (Linux: 1-15 bytes, no '/', ':', space)."""
+    return (0 < len(name.encode()) <= 15 and name not in (".", "..")
+            and not any(c in "/:" or c.isspace() or not c.isprintable() for c in name))
+
+
 @dataclass(frozen=True)
 class PathConfig:
     """One provider's path between a balloon and its ground."""
 
     name: str
-    gateway_address: tuple[str, int]
-    local_address: tuple[str, int] | None = None
+    gateway_address: tuple[str, int]  # IPv4/IPv6 address or host name, and UDP port
+    local_address: tuple[str, int] | None = None  # bind here (None: wildcard, any port)
     cost_per_mb: float = 0.0
     preference: int = 0  # lower is preferred for urgent traffic
     stripe_bulk: bool = True  # may carry bulk data alongside other paths
+    interface: str | None = None  # network interface to send through (SO_BINDTODEVICE)
 
     def __post_init__(self) -> None:
         if not self.name or len(self.name) > 64:
             raise InvalidParameterError("a path needs a name of 1-64 characters")
+        if self.interface is not None and not valid_interface_name(self.interface):
+            raise InvalidParameterError(
+                f"path {self.name}: interface {self.interface!r} is not a network interface "
+                "name (1-15 characters, no '/', ':' or white space)")
         if self.cost_per_mb < 0:
             raise InvalidParameterError(f"path {self.name}: cost must be >= 0")
 

@@ -89,21 +89,32 @@ class BundleStore:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open bundle store {self.path}: {exc}") from exc
         self._lock = threading.RLock()
+        self._synchronous = synchronous
         # Leases belong to the process that took them: after a restart every bundle that was
         # in flight is queued again (the receiver deduplicates what had in fact arrived).
         with self._tx() as db:
             db.execute("UPDATE outbound SET leased_to = NULL WHERE leased_to IS NOT NULL")
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction. `durable=False` commits without waiting for the disk (WAL mode
+        keeps it through a crash of the process, not through a power loss): for changes that
+        are safe to lose, such as leases (reset at start) and acknowledgements (a bundle sent
+        again is deduplicated by its receiver); the next durable commit flushes them too."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            if not durable and self._synchronous == "FULL":
+                self._db.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            finally:
+                if not durable and self._synchronous == "FULL":
+                    self._db.execute("PRAGMA synchronous=FULL")
 
     def close(self) -> None:
         """Close the database (everything is already committed)."""
@@ -161,14 +172,25 @@ class BundleStore:
 
     def mark_sent(self, bundle_id: str, path: str, now: float) -> None:
         """Lease a queued bundle to a path: it is in flight there until acked or released."""
-        with self._tx() as db:
-            db.execute("UPDATE outbound SET leased_to = ?, sent_at = ?, attempts = attempts + 1 "
-                       "WHERE id = ?", (path, now, bundle_id))
+        self.mark_sent_many([bundle_id], path, now)
+
+    def mark_sent_many(self, bundle_ids: Iterable[str], path: str, now: float) -> None:
+        """Lease several bundles to a path in one transaction (leases need not be durable:
+        they are reset at start)."""
+        with self._tx(durable=False) as db:
+            db.executemany("UPDATE outbound SET leased_to = ?, sent_at = ?, "
+                           "attempts = attempts + 1 WHERE id = ?",
+                           [(path, now, i) for i in bundle_ids])
 
     def release(self, bundle_id: str) -> None:
         """Put an in-flight bundle back in the queue (its path failed or timed out)."""
-        with self._tx() as db:
-            db.execute("UPDATE outbound SET leased_to = NULL WHERE id = ?", (bundle_id,))
+        self.release_many([bundle_id])
+
+    def release_many(self, bundle_ids: Iterable[str]) -> None:
+        """Put several in-flight bundles back in the queue, in one transaction."""
+        with self._tx(durable=False) as db:
+            db.executemany("UPDATE outbound SET leased_to = NULL WHERE id = ?",
+                           [(i,) for i in bundle_ids])
 
     def release_path(self, path: str) -> int:
         """Put every bundle in flight on `path` back in the queue; returns how many."""
@@ -182,8 +204,10 @@ class BundleStore:
             return db.execute("DELETE FROM outbound WHERE id = ?", (bundle_id,)).rowcount == 1
 
     def acknowledge_many(self, bundle_ids: Iterable[str]) -> int:
-        """Acknowledge several bundles in one transaction; returns how many were queued."""
-        with self._tx() as db:
+        """Acknowledge several bundles in one transaction; returns how many were queued.
+        Not waiting for the disk: an acknowledgement lost to a power cut only sends the
+        bundle again, and its receiver deduplicates it."""
+        with self._tx(durable=False) as db:
             before = db.total_changes
             db.executemany("DELETE FROM outbound WHERE id = ?", [(i,) for i in bundle_ids])
             return db.total_changes - before
@@ -235,12 +259,20 @@ class BundleStore:
 
     def receive(self, bundle: Bundle, now: float) -> bool:
         """Record an arriving bundle; False if its id arrived before (acknowledge it anyway)."""
+        return self.receive_many([bundle], now)[0]
+
+    def receive_many(self, bundles: list[Bundle], now: float) -> list[bool]:
+        """Record several arriving bundles in one durable transaction (one disk flush for
+        all); for each, whether it was new."""
+        out = []
         with self._tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO inbound (id, received_at, kind, source, data) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (bundle.id, now, bundle.kind, bundle.source, bundle.encode()))
-            return cur.rowcount == 1
+            for bundle in bundles:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO inbound (id, received_at, kind, source, data) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (bundle.id, now, bundle.kind, bundle.source, bundle.encode()))
+                out.append(cur.rowcount == 1)
+        return out
 
     def received_times(self) -> dict[str, float]:
         """When each received bundle arrived (id -> time), delivered or not."""
@@ -259,12 +291,15 @@ class BundleStore:
             return self._db.execute("SELECT 1 FROM inbound WHERE id = ?",
                                     (bundle_id,)).fetchone() is not None
 
-    def pending_deliveries(self, limit: int = 256) -> list[Bundle]:
-        """Arrived bundles the application has not confirmed yet, in arrival order."""
+    def pending_deliveries(self, limit: int = 256,
+                           fragments: bool | None = None) -> list[Bundle]:
+        """Arrived bundles the application has not confirmed yet, in arrival order (only
+        fragments, or only the others, if `fragments` says so)."""
+        where = {None: "", True: " AND kind = 'fragment'", False: " AND kind != 'fragment'"}
         with self._lock:
             rows = self._db.execute(
-                "SELECT data FROM inbound WHERE delivered = 0 ORDER BY received_at, rowid "
-                "LIMIT ?", (limit,)).fetchall()
+                f"SELECT data FROM inbound WHERE delivered = 0{where[fragments]} "
+                "ORDER BY received_at, rowid LIMIT ?", (limit,)).fetchall()
         out = []
         for (data,) in rows:
             try:
@@ -275,9 +310,14 @@ class BundleStore:
 
     def mark_delivered(self, bundle_id: str) -> None:
         """The application has used the bundle: never hand it out again (payload freed)."""
-        with self._tx() as db:
-            db.execute("UPDATE inbound SET delivered = 1, data = NULL WHERE id = ?",
-                       (bundle_id,))
+        self.mark_delivered_many([bundle_id])
+
+    def mark_delivered_many(self, bundle_ids: Iterable[str], durable: bool = True) -> None:
+        """Mark several bundles used in one transaction (`durable=False` only where using
+        one twice is harmless, such as a fragment written again at its offset)."""
+        with self._tx(durable) as db:
+            db.executemany("UPDATE inbound SET delivered = 1, data = NULL WHERE id = ?",
+                           [(i,) for i in bundle_ids])
 
     # ---- numbers for tests and status pages -------------------------------------------------
 
