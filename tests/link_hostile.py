@@ -224,9 +224,8 @@ class Balloon:
 
     def forge_from_my_address(self, datagram: bytes) -> None:
         """Send a datagram from this balloon's own address (as a spoofer on its path would)."""
-        self.runner._transports["internet"].sendto(datagram, ("127.0.0.1",
-                                                              self.node.paths["internet"]
-                                                              .gateway_address[1]))
+        self.runner._sockets["internet"].sock.sendto(
+            datagram, ("127.0.0.1", self.node.paths["internet"].gateway_address[1]))
 
 
 def forged_initial() -> bytes:

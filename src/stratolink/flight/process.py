@@ -151,9 +151,11 @@ async def run_flight(config: FlightRunConfig, *, seconds: float | None, lines: T
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    deadline = started + seconds if seconds is not None else float("inf")
     readings = bad = 0
     await runner.start()
+    # --seconds counts flying time: from when the links are up, not from process start
+    # (setting up can take a while on a busy flight computer).
+    deadline = time.time() + seconds if seconds is not None else float("inf")
     try:
         if config.sensors == "simulate":
             sensors = SimulatedSensors(world.truth, started, config.launch_lat_deg,
