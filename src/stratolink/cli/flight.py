@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
     @flight.command("run")
     def run(
         config: Path = typer.Option(..., "--config", help="Flight TOML (examples/flight.toml)."),
-        seconds: float = typer.Option(0.0, help="Stop after flying this many seconds (0 = run until "
+        seconds: float = typer.Option(0.0, help="Stop after flying this many seconds (0: until "
                                       "end of sensor input or a signal)."),
     ) -> None:
         """Fly: read sensors, steer, and talk to the ground over every configured path.
