@@ -10,6 +10,7 @@ to the real FastAPI app in-process (no TCP socket), which lets the app run on vi
 from __future__ import annotations
 
 import secrets
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,9 @@ class ApiOperator:
 
     def __init__(self, store: MissionStore, username: str, password: str,
                  clock: Callable[[], float]) -> None:
-        from fastapi.testclient import TestClient
+        with warnings.catch_warnings():  # starlette's notice about its httpx backend
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from fastapi.testclient import TestClient
 
         from stratolink.ground.api import create_app
 
