@@ -185,3 +185,41 @@ def test_launch_outside_the_data_gives_the_fields_message(gfs_field: GriddedWind
         predict(gfs_field, Launch(52.0, 0.0, 0.0, LAUNCH_T + 8 * 86400.0), StandardProfile())
     with pytest.raises(OutOfRangeError, match="latitude"):
         predict(gfs_field, Launch(57.9, 0.0, 0.0, LAUNCH_T), StandardProfile(8.0, 30000.0, 5.0))
+
+
+def test_ensemble_reports_the_nominal_flight(gfs_field: GriddedWindField) -> None:
+    from stratolink.cli.predict import summary_table
+    from stratolink.flight.export import to_json
+
+    result = predict_ensemble(gfs_field, SURFACE, StandardProfile(5.0, 25000.0, 5.0), 30,
+                              forecast_error=False, seed=1, max_hours=5.0)
+    assert result.nominal is not None
+    burst = next(e for e in result.nominal.stage_events() if e["stage"] == "burst")
+    assert burst["alt"] == 25000.0  # members burst at 25 km +- 1.5 km; the nominal at 25 km
+    assert result.trajectory.stage_events()[1]["alt"] != 25000.0
+    cells = [str(c) for column in summary_table(result).columns for c in column._cells]
+    assert "25000" in cells
+    assert to_json(result)["stages"][1]["alt"] == 25000.0
+
+
+def test_members_and_model_levels_get_their_own_messages(tmp_path: Path) -> None:
+    import xarray as xr
+
+    from test_winds_gridded import era5_dataset, linear_grid
+
+    ds = era5_dataset(linear_grid())
+    members = xr.concat([ds, ds.assign(u=ds.u + 1.0)], dim="number").assign_coords(
+        number=[0, 1])
+    members.to_netcdf(tmp_path / "ens.nc")
+    with pytest.raises(StratolinkError, match="2 ensemble members along 'number'.*--member"):
+        load_wind_data(tmp_path / "ens.nc")
+    t = float(ds.time.values[1].astype("datetime64[s]").astype(np.int64))
+    u0 = load_wind_data(tmp_path / "ens.nc", member=0).sample(t, 45.0, 0.0, 9000.0)[0]
+    u1 = load_wind_data(tmp_path / "ens.nc", member=1).sample(t, 45.0, 0.0, 9000.0)[0]
+    assert u1 == pytest.approx(u0 + 1.0)
+    with pytest.raises(StratolinkError, match="no member 7"):
+        load_wind_data(tmp_path / "ens.nc", member=7)
+    model_levels = ds.rename({"level": "hybrid"}).drop_vars("hybrid")
+    model_levels.to_netcdf(tmp_path / "ml.nc")
+    with pytest.raises(StratolinkError, match="model levels \\('hybrid'\\), not pressure"):
+        load_wind_data(tmp_path / "ml.nc")

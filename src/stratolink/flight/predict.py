@@ -266,6 +266,7 @@ class Ensemble:
     ellipses: list[Ellipse]
     members: int
     seed: int
+    nominal: Trajectory | None = None  # the unperturbed flight (profile as given, no error)
 
 
 def end_point_spread(lat: FloatArray, lon: FloatArray) -> tuple[float, float, list[Ellipse]]:
@@ -460,7 +461,9 @@ def predict_ensemble(
     """Monte-Carlo over forecast error, ascent rate (relative s.d.) and burst altitude (s.d.).
 
     Forecast error: each member flies in its own realisation of the documented forecast
-    error model about `wind` (`ForecastWindField` members), issued at launch. Members are
+    error model about `wind` (`ForecastWindField` members), issued at launch. The result also
+    holds the nominal flight (`nominal`: the profile as given in `wind` itself), which is what
+    summaries report as "the" flight. Members are
     split over `workers` processes (default: the machine's cores for large ensembles); the
     result does not depend on the split.
     """
@@ -497,13 +500,14 @@ def predict_ensemble(
             results = [_run_chunk(chunks[0], progress, True)] + [f.result() for f in futures]
     state, traj = _merge(results)
     traj.profile = profile
+    nominal = predict(wind, launch, profile, dt=dt, max_hours=max_hours)
     landed = state.stage == Stage.LANDED
     end_time = np.where(landed, traj.events.time[Stage.LANDED], state.t)
     mean_lat, mean_lon, ellipses = end_point_spread(state.lat, state.lon)
     return Ensemble(
         trajectory=traj, end_lat=state.lat.copy(), end_lon=state.lon.copy(), end_time=end_time,
         landed=landed, mean_lat=mean_lat, mean_lon=mean_lon, ellipses=ellipses,
-        members=members, seed=seed,
+        members=members, seed=seed, nominal=nominal,
     )
 
 
