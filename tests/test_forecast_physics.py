@@ -223,3 +223,32 @@ def test_members_and_model_levels_get_their_own_messages(tmp_path: Path) -> None
     model_levels.to_netcdf(tmp_path / "ml.nc")
     with pytest.raises(StratolinkError, match="model levels \\('hybrid'\\), not pressure"):
         load_wind_data(tmp_path / "ml.nc")
+
+
+def test_a_flight_lands_where_its_descent_meets_the_terrain(
+    gfs_field: GriddedWindField, tmp_path: Path
+) -> None:
+    import xarray as xr
+
+    from stratolink.flight.terrain import Terrain
+
+    lats, lons = np.arange(48.0, 56.01, 0.25), np.arange(-6.0, 6.01, 0.25)
+    # A 900 m plateau east of 0.4 E (where the westerlies carry the balloon), sea elsewhere,
+    # and sea floor (-3000 m) that counts as sea level.
+    elevation = np.where(lons[None, :] > 0.4, 900.0, -3000.0) + 0.0 * lats[:, None]
+    xr.Dataset({"elevation": (("lat", "lon"), elevation)},
+               coords={"lat": lats, "lon": lons}).to_netcdf(tmp_path / "dem.nc")
+    terrain = Terrain.from_file(tmp_path / "dem.nc")
+    assert terrain.at(52.0, 0.0) == 0.0 and terrain.at(52.0, 2.0) == 900.0
+    profile = StandardProfile(5.0, 25000.0, 5.0)
+    plain = predict(gfs_field, SURFACE, profile)
+    landed = predict(gfs_field, SURFACE, profile, terrain=terrain)
+    end, plain_end = landed.stage_events()[-1], plain.stage_events()[-1]
+    assert end["stage"] == "landing" and end["lon"] > 0.4
+    assert end["alt"] == pytest.approx(900.0)
+    # Same flight until then; it touches down earlier and short of the sea-level landing.
+    k = landed.times.size - 1
+    np.testing.assert_array_equal(landed.times[:k], plain.times[:k])
+    np.testing.assert_allclose(landed.lat[:k], plain.lat[:k], atol=1e-12)
+    assert end["time"] < plain_end["time"] and end["lon"] < plain_end["lon"]
+    assert landed.stage_names()[-1] == "landed" and landed.alt[-2, 0] > 900.0

@@ -110,6 +110,8 @@ def register(app: typer.Typer) -> None:
         steady: bool = typer.Option(False, help="Fly data of a single time as steady winds."),
         member: int = typer.Option(None, help="Ensemble member of a multi-member file (ERA5 "
                                    "ensemble 'number', ...)."),
+        terrain: Path = typer.Option(None, help="Ground elevation (NetCDF; GeoTIFF with "
+                                     "rioxarray): land where the descent meets it."),
         wind_seed: int = typer.Option(0, help="Seed of the synthetic wind field."),
         ensemble: int = typer.Option(0, help="Members of a Monte-Carlo ensemble (0: single)."),
         seed: int = typer.Option(0, help="Seed of the ensemble's perturbations."),
@@ -129,6 +131,13 @@ def register(app: typer.Typer) -> None:
             float_hours=float_hours,
         )
         launch = Launch(lat=lat, lon=lon, alt=alt, time=parse_time(time))
+        ground = None
+        if terrain is not None:
+            from stratolink.flight.terrain import Terrain
+
+            ground = Terrain.from_file(terrain)
+        elif ensemble == 0 and chosen.name in ("standard", "float"):
+            console.print(f"no --terrain file: landing at the launch altitude ({alt:g} m)")
         field = open_wind(wind, wind_seed, steady=steady,
                           window=(launch.time, launch.time + hours * 3600.0), member=member)
         result: Trajectory | Ensemble
@@ -146,7 +155,7 @@ def register(app: typer.Typer) -> None:
                                           max_hours=hours, progress=report)
             else:
                 result = predict(field, launch, chosen, dt=step, max_hours=hours,
-                                 progress=report)
+                                 progress=report, terrain=ground)
         console.print(summary_table(result))
         if out is not None:
             from stratolink.flight.export import write

@@ -29,6 +29,7 @@ from stratolink.flight.cruise import CruiseBalloon
 from stratolink.flight.latex import LatexBalloon
 from stratolink.flight.state import STAGE_NAMES, FlightState, Stage, StageEvents
 from stratolink.flight.superpressure import SuperpressureFlight, SuperpressureParams
+from stratolink.flight.terrain import Terrain, land_on_terrain
 from stratolink.flight.zeropressure import FloatManoeuvre, ZeroPressureBalloon
 from stratolink.geo import EARTH_RADIUS_M, local_offset_m, move
 from stratolink.winds.base import FloatArray, WindField
@@ -167,24 +168,27 @@ def _iso(t: float) -> str:
 def build_model(
     profile: Profile, n: int, launch: Launch,
     ascent_rate: FloatArray | float | None = None, burst_altitude: FloatArray | float | None = None,
+    ground_m: float | None = None,
 ) -> _Model:
-    """The vectorised model of `profile` for `n` members (optionally per-member spreads)."""
+    """The vectorised model of `profile` for `n` members (optionally per-member spreads);
+    descents end at `ground_m` (default: the launch altitude)."""
     check_profile(profile, launch)
+    ground = launch.alt if ground_m is None else ground_m
     rate = profile.ascent_rate_m_s if ascent_rate is None else ascent_rate
     if isinstance(profile, StandardProfile):
         burst = profile.burst_altitude_m if burst_altitude is None else burst_altitude
         return LatexBalloon.build(n, rate, burst, profile.descent_rate_m_s,
-                                  ground_altitude_m=launch.alt,
+                                  ground_altitude_m=ground,
                                   density_dependent_descent=profile.density_dependent_descent)
     if isinstance(profile, FloatProfile):
         return ZeroPressureBalloon.build(
             n, rate, profile.float_altitude_m, profile.float_hours * 3600.0,
             profile.descent_rate_m_s, profile.system_mass_kg, profile.manoeuvres,
-            ground_altitude_m=launch.alt,
+            ground_altitude_m=ground,
         )
     if isinstance(profile, CruiseProfile):
         top = profile.float_altitude_m if burst_altitude is None else burst_altitude
-        return CruiseBalloon.build(n, rate, top, ground_altitude_m=launch.alt)
+        return CruiseBalloon.build(n, rate, top, ground_altitude_m=ground)
     return SuperpressureFlight(n, rate, profile.float_altitude_m, profile.params)
 
 
@@ -442,11 +446,21 @@ def _merge(results: list[tuple[FlightState, Trajectory]]) -> tuple[FlightState, 
 def predict(
     wind: WindField, launch: Launch, profile: Profile, *, dt: float = 60.0,
     max_hours: float = 72.0, record_every: int = 1,
-    progress: Callable[[float], None] | None = None,
+    progress: Callable[[float], None] | None = None, terrain: Terrain | None = None,
 ) -> Trajectory:
-    """Fly one balloon until it lands or `max_hours` pass; return its trajectory."""
-    model = build_model(profile, 1, launch)
-    _, traj = _run(wind, launch, model, 1, dt, max_hours, 1, record_every, progress)
+    """Fly one balloon until it lands or `max_hours` pass; return its trajectory.
+
+    Without `terrain` it lands at the launch altitude; with it, where its descent meets the
+    ground (flown down below the lowest ground, then cut at the crossing).
+    """
+    if terrain is None:
+        model = build_model(profile, 1, launch)
+        _, traj = _run(wind, launch, model, 1, dt, max_hours, 1, record_every, progress)
+    else:
+        floor = max(min(launch.alt, terrain.lowest_m) - 1.0, -499.0)
+        model = build_model(profile, 1, launch, ground_m=floor)
+        _, traj = _run(wind, launch, model, 1, dt, max_hours, 1, 1, progress)
+        traj = land_on_terrain(traj, terrain)
     traj.profile = profile
     return traj
 
