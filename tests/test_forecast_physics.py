@@ -252,3 +252,21 @@ def test_a_flight_lands_where_its_descent_meets_the_terrain(
     np.testing.assert_allclose(landed.lat[:k], plain.lat[:k], atol=1e-12)
     assert end["time"] < plain_end["time"] and end["lon"] < plain_end["lon"]
     assert landed.stage_names()[-1] == "landed" and landed.alt[-2, 0] > 900.0
+
+
+def test_drift_on_gridded_data_runs_compiled_and_equals_numpy(
+    gfs_field: GriddedWindField,
+) -> None:
+    rng = np.random.default_rng(5)
+    lat = rng.uniform(50.0, 54.0, 200)
+    lon = rng.uniform(-3.0, 3.0, 200)
+    a0 = rng.uniform(0.0, 25_000.0, 200)
+    a1 = a0 + rng.uniform(-300.0, 300.0, 200)
+    h = rng.uniform(0.0, 60.0, 200)
+    fast = drift(gfs_field, LAUNCH_T, lat, lon, a0, a1, h)
+    slow = drift(NumpyOnly(gfs_field), LAUNCH_T, lat, lon, a0, a1, h)
+    np.testing.assert_allclose(fast[0], slow[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fast[1], slow[1], rtol=0, atol=1e-12)
+    with pytest.raises(OutOfRangeError, match="latitude"):
+        drift(gfs_field, LAUNCH_T, np.array([57.99]), np.array([0.0]), np.array([0.0]),
+              np.array([0.0]), np.array([3600.0 * 4]))
