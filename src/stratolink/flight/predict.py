@@ -476,8 +476,8 @@ def predict_ensemble(
 
     Forecast error: each member flies in its own realisation of the documented forecast
     error model about `wind` (`ForecastWindField` members), issued at launch. The result also
-    holds the nominal flight (`nominal`: the profile as given in `wind` itself), which is what
-    summaries report as "the" flight. Members are
+    holds the nominal flight (`nominal`: the profile as given in `wind` itself; not for
+    superpressure profiles), which is what summaries report as "the" flight. Members are
     split over `workers` processes (default: the machine's cores for large ensembles); the
     result does not depend on the split.
     """
@@ -514,7 +514,12 @@ def predict_ensemble(
             results = [_run_chunk(chunks[0], progress, True)] + [f.result() for f in futures]
     state, traj = _merge(results)
     traj.profile = profile
-    nominal = predict(wind, launch, profile, dt=dt, max_hours=max_hours)
+    # The nominal flight, for summaries; superpressure flights (days long, no spread in what
+    # they float at) are left out: one more member-at-a-time flight would cost more than the
+    # whole vectorised ensemble.
+    nominal = None
+    if not isinstance(profile, SuperpressureProfile):
+        nominal = predict(wind, launch, profile, dt=dt, max_hours=max_hours)
     landed = state.stage == Stage.LANDED
     end_time = np.where(landed, traj.events.time[Stage.LANDED], state.t)
     mean_lat, mean_lon, ellipses = end_point_spread(state.lat, state.lon)
