@@ -185,3 +185,88 @@ def test_launch_outside_the_data_gives_the_fields_message(gfs_field: GriddedWind
         predict(gfs_field, Launch(52.0, 0.0, 0.0, LAUNCH_T + 8 * 86400.0), StandardProfile())
     with pytest.raises(OutOfRangeError, match="latitude"):
         predict(gfs_field, Launch(57.9, 0.0, 0.0, LAUNCH_T), StandardProfile(8.0, 30000.0, 5.0))
+
+
+def test_ensemble_reports_the_nominal_flight(gfs_field: GriddedWindField) -> None:
+    from stratolink.cli.predict import summary_table
+    from stratolink.flight.export import to_json
+
+    result = predict_ensemble(gfs_field, SURFACE, StandardProfile(5.0, 25000.0, 5.0), 30,
+                              forecast_error=False, seed=1, max_hours=5.0)
+    assert result.nominal is not None
+    burst = next(e for e in result.nominal.stage_events() if e["stage"] == "burst")
+    assert burst["alt"] == 25000.0  # members burst at 25 km +- 1.5 km; the nominal at 25 km
+    assert result.trajectory.stage_events()[1]["alt"] != 25000.0
+    cells = [str(c) for column in summary_table(result).columns for c in column._cells]
+    assert "25000" in cells
+    assert to_json(result)["stages"][1]["alt"] == 25000.0
+
+
+def test_members_and_model_levels_get_their_own_messages(tmp_path: Path) -> None:
+    import xarray as xr
+
+    from test_winds_gridded import era5_dataset, linear_grid
+
+    ds = era5_dataset(linear_grid())
+    members = xr.concat([ds, ds.assign(u=ds.u + 1.0)], dim="number").assign_coords(
+        number=[0, 1])
+    members.to_netcdf(tmp_path / "ens.nc")
+    with pytest.raises(StratolinkError, match="2 ensemble members along 'number'.*--member"):
+        load_wind_data(tmp_path / "ens.nc")
+    t = float(ds.time.values[1].astype("datetime64[s]").astype(np.int64))
+    u0 = load_wind_data(tmp_path / "ens.nc", member=0).sample(t, 45.0, 0.0, 9000.0)[0]
+    u1 = load_wind_data(tmp_path / "ens.nc", member=1).sample(t, 45.0, 0.0, 9000.0)[0]
+    assert u1 == pytest.approx(u0 + 1.0)
+    with pytest.raises(StratolinkError, match="no member 7"):
+        load_wind_data(tmp_path / "ens.nc", member=7)
+    model_levels = ds.rename({"level": "hybrid"}).drop_vars("hybrid")
+    model_levels.to_netcdf(tmp_path / "ml.nc")
+    with pytest.raises(StratolinkError, match="model levels \\('hybrid'\\), not pressure"):
+        load_wind_data(tmp_path / "ml.nc")
+
+
+def test_a_flight_lands_where_its_descent_meets_the_terrain(
+    gfs_field: GriddedWindField, tmp_path: Path
+) -> None:
+    import xarray as xr
+
+    from stratolink.flight.terrain import Terrain
+
+    lats, lons = np.arange(48.0, 56.01, 0.25), np.arange(-6.0, 6.01, 0.25)
+    # A 900 m plateau east of 0.4 E (where the westerlies carry the balloon), sea elsewhere,
+    # and sea floor (-3000 m) that counts as sea level.
+    elevation = np.where(lons[None, :] > 0.4, 900.0, -3000.0) + 0.0 * lats[:, None]
+    xr.Dataset({"elevation": (("lat", "lon"), elevation)},
+               coords={"lat": lats, "lon": lons}).to_netcdf(tmp_path / "dem.nc")
+    terrain = Terrain.from_file(tmp_path / "dem.nc")
+    assert terrain.at(52.0, 0.0) == 0.0 and terrain.at(52.0, 2.0) == 900.0
+    profile = StandardProfile(5.0, 25000.0, 5.0)
+    plain = predict(gfs_field, SURFACE, profile)
+    landed = predict(gfs_field, SURFACE, profile, terrain=terrain)
+    end, plain_end = landed.stage_events()[-1], plain.stage_events()[-1]
+    assert end["stage"] == "landing" and end["lon"] > 0.4
+    assert end["alt"] == pytest.approx(900.0)
+    # Same flight until then; it touches down earlier and short of the sea-level landing.
+    k = landed.times.size - 1
+    np.testing.assert_array_equal(landed.times[:k], plain.times[:k])
+    np.testing.assert_allclose(landed.lat[:k], plain.lat[:k], atol=1e-12)
+    assert end["time"] < plain_end["time"] and end["lon"] < plain_end["lon"]
+    assert landed.stage_names()[-1] == "landed" and landed.alt[-2, 0] > 900.0
+
+
+def test_drift_on_gridded_data_runs_compiled_and_equals_numpy(
+    gfs_field: GriddedWindField,
+) -> None:
+    rng = np.random.default_rng(5)
+    lat = rng.uniform(50.0, 54.0, 200)
+    lon = rng.uniform(-3.0, 3.0, 200)
+    a0 = rng.uniform(0.0, 25_000.0, 200)
+    a1 = a0 + rng.uniform(-300.0, 300.0, 200)
+    h = rng.uniform(0.0, 60.0, 200)
+    fast = drift(gfs_field, LAUNCH_T, lat, lon, a0, a1, h)
+    slow = drift(NumpyOnly(gfs_field), LAUNCH_T, lat, lon, a0, a1, h)
+    np.testing.assert_allclose(fast[0], slow[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fast[1], slow[1], rtol=0, atol=1e-12)
+    with pytest.raises(OutOfRangeError, match="latitude"):
+        drift(gfs_field, LAUNCH_T, np.array([57.99]), np.array([0.0]), np.array([0.0]),
+              np.array([0.0]), np.array([3600.0 * 4]))

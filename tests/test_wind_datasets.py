@@ -52,6 +52,7 @@ def test_folders_globs_and_files(cache: Path) -> None:
     ("ecmwf:2026-01-01T00Z", "no complete ecmwf cycle 2026-01-01T00Z"),
     ("nothing/here/*.grib2", "no wind data files match"),
     ("not-a-thing", "not a file, folder, glob, cycle time or MODEL:latest"),
+    ("missing/gfs.grib2", "wind data file 'missing/gfs.grib2' does not exist"),
     ("2031-01-01T00Z", "no complete cycle 2031-01-01T00Z"),
 ])
 def test_unknown_names_give_one_clear_line(tmp_path: Path, spec: str, message: str) -> None:

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -23,7 +24,14 @@ from gfs_like import CYCLE_SECONDS, gfs_grid
 from stratolink.errors import StratolinkError
 from stratolink.flight.predict import Launch, StandardProfile, predict
 from stratolink.winds.datasets import CycleInfo, cycle_folder, parse_cycle, resolve
-from stratolink.winds.fetch import FetchRequest, Region, fetch, keep_latest, parse_hours
+from stratolink.winds.fetch import (
+    FetchRequest,
+    Region,
+    fetch,
+    keep_latest,
+    latest_cycle,
+    parse_hours,
+)
 from stratolink.winds.gridded import load_wind_data
 from test_winds_gridded import write_grib2
 
@@ -333,3 +341,19 @@ def test_ecmwf_open_data_through_ecmwf_opendata_takes_only_the_wanted_ranges(
             assert fetched[start:end + 1].any() == (label in wanted), (name, label)
     field = load_wind_data([folder_done / n for n in info.files])
     assert field.pressure_levels_pa.tolist() == [100.0 * level for level in levels]
+
+
+def test_latest_is_the_newest_cycle_whose_last_hour_is_published(
+    tmp_path: Path, mirror: tuple[Mirror, dict[str, list[tuple[int, int, str]]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, _ = mirror
+    monkeypatch.setenv("HERBIE_CONFIG_PATH", str(tmp_path / "herbie-config"))
+    request = FetchRequest(model="gfs", cycle="latest", hours=(0, 6), levels_hpa=LEVELS,
+                           source=server.url, root=tmp_path / "cache")
+    # At 13:20Z the 12Z and 06Z runs are not on the mirror: the 00Z run is the latest.
+    now = datetime(2026, 1, 1, 13, 20, tzinfo=UTC)
+    assert latest_cycle(request, now) == datetime(2026, 1, 1, 0, tzinfo=UTC)
+    with pytest.raises(StratolinkError, match="no gfs cycle in the last 12 h"):
+        latest_cycle(FetchRequest(model="gfs", hours=(0, 9), levels_hpa=LEVELS,
+                                  source=server.url, root=tmp_path / "cache"), now, lookback=2)

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gfs_like import gfs_grid, write_hourly_files
 from stratolink.flight.predict import Launch, StandardProfile, predict
@@ -226,3 +228,24 @@ def test_ground_serve_wind_names_the_dataset_by_its_cycle(
     assert served["tawhiri_datasets"]("latest").name == CYCLE
     with pytest.raises(tawhiri.InvalidDatasetException):
         served["tawhiri_datasets"]("2026-01-02T00:00:00Z")
+
+
+_KEYS = ["launch_latitude", "launch_longitude", "launch_datetime", "launch_altitude",
+         "ascent_rate", "burst_altitude", "descent_rate", "profile", "float_altitude",
+         "stop_datetime", "format", "dataset"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.sampled_from(_KEYS), st.one_of(
+    st.text(max_size=40), st.sampled_from(["nan", "inf", "-1e309", "1e308", "0", "5", "-90",
+                                           "2026-01-01T00:00:00Z", "float_profile", "csv"]),
+), max_size=12))
+def test_hostile_queries_get_a_tawhiri_answer_never_a_crash(params: dict[str, str]) -> None:
+    lookup = tawhiri.single_dataset(tawhiri.Dataset(UniformWindField(3.0, 1.0), "uniform"))
+    status, media, body, _ = tawhiri.respond({**PREDICTOR, **params}, lookup)
+    assert status in (200, 400, 404, 500)
+    if status != 200:
+        assert isinstance(body, dict) and set(body) == {"error", "metadata"}
+        assert len(body["error"]["description"]) < 400
+    else:
+        assert media in ("application/json", "text/csv")

@@ -47,7 +47,7 @@ def parse_time(text: str | None) -> float:
 
 def open_wind(
     sources: str | list[str], seed: int, *, steady: bool = False,
-    window: tuple[float, float] | None = None,
+    window: tuple[float, float] | None = None, member: int | None = None,
 ) -> WindField:
     """`synthetic` (seeded), or wind data named by files, folders, globs, a cycle time or
     MODEL:latest (see `stratolink.winds.datasets`), joined along time; with `window` only the
@@ -60,12 +60,13 @@ def open_wind(
     from stratolink.winds.datasets import resolve_all
     from stratolink.winds.gridded import load_wind_data
 
-    return load_wind_data(list(resolve_all(specs).paths), steady=steady, window=window)
+    return load_wind_data(list(resolve_all(specs).paths), steady=steady, window=window,
+                          member=member)
 
 
 def summary_table(result: Trajectory | Ensemble) -> Table:
     """Stages of the flight (and the ensemble's spread) as a rich table."""
-    traj = result.trajectory if isinstance(result, Ensemble) else result
+    traj = result if isinstance(result, Trajectory) else result.nominal or result.trajectory
     table = Table(title=f"{traj.profile.name} flight from {traj.launch.lat:.3f}, "
                         f"{traj.launch.lon:.3f}")
     for column in ("stage", "time (UTC)", "after launch", "lat", "lon", "alt (m)"):
@@ -107,6 +108,10 @@ def register(app: typer.Typer) -> None:
             ["synthetic"], help="'synthetic', or GRIB2/NetCDF data: a file, a folder, a glob, "
             "a cycle time or MODEL:latest from the dataset cache (repeat for several)."),
         steady: bool = typer.Option(False, help="Fly data of a single time as steady winds."),
+        member: int = typer.Option(None, help="Ensemble member of a multi-member file (ERA5 "
+                                   "ensemble 'number', ...)."),
+        terrain: Path = typer.Option(None, help="Ground elevation (NetCDF; GeoTIFF with "
+                                     "rioxarray): land where the descent meets it."),
         wind_seed: int = typer.Option(0, help="Seed of the synthetic wind field."),
         ensemble: int = typer.Option(0, help="Members of a Monte-Carlo ensemble (0: single)."),
         seed: int = typer.Option(0, help="Seed of the ensemble's perturbations."),
@@ -126,8 +131,15 @@ def register(app: typer.Typer) -> None:
             float_hours=float_hours,
         )
         launch = Launch(lat=lat, lon=lon, alt=alt, time=parse_time(time))
+        ground = None
+        if terrain is not None:
+            from stratolink.flight.terrain import Terrain
+
+            ground = Terrain.from_file(terrain)
+        elif ensemble == 0 and chosen.name in ("standard", "float"):
+            console.print(f"no --terrain file: landing at the launch altitude ({alt:g} m)")
         field = open_wind(wind, wind_seed, steady=steady,
-                          window=(launch.time, launch.time + hours * 3600.0))
+                          window=(launch.time, launch.time + hours * 3600.0), member=member)
         result: Trajectory | Ensemble
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                       TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
@@ -143,7 +155,7 @@ def register(app: typer.Typer) -> None:
                                           max_hours=hours, progress=report)
             else:
                 result = predict(field, launch, chosen, dt=step, max_hours=hours,
-                                 progress=report)
+                                 progress=report, terrain=ground)
         console.print(summary_table(result))
         if out is not None:
             from stratolink.flight.export import write

@@ -192,6 +192,47 @@ def _fly(grid: Any, t0: float, lat0: float, lon0: float, alt0: float, ascent: An
     return rec, rec_stage, end, end_stage, last_step, events, errors
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _drift_members(grid: Any, t: float, lat: Any, lon: Any, a0: Any, a1: Any,
+                   h: Any) -> tuple[Any, Any, Any]:
+    n = lat.size
+    new_lat = np.empty(n)
+    new_lon = np.empty(n)
+    error = np.zeros(6)
+    rows, weights = gridkernel.scratch()
+    hint = np.zeros(1, dtype=np.int64)
+    for m in range(n):
+        new_lat[m], new_lon[m], status, et, elat, elon, ealt = _drift(
+            grid, t, lat[m], lon[m], a0[m], a1[m], h[m], rows, weights, hint)
+        if status != 0:
+            error[0], error[1], error[2], error[3], error[4], error[5] = (
+                status, m, et, elat, elon, ealt)
+            break
+    return new_lat, new_lon, error
+
+
+def drift(
+    wind: GriddedWindField, t: float, lat: FloatArray, lon: FloatArray, alt_start: FloatArray,
+    alt_end: FloatArray, dt: FloatArray | float,
+) -> tuple[FloatArray, FloatArray] | None:
+    """`flight.motion.drift` in the kernel (same RK4 step); None if a member is polar."""
+    shape = np.shape(lat)
+
+    def flat(a: Any) -> FloatArray:
+        return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.float64), shape))
+
+    new_lat, new_lon, error = _drift_members(
+        wind.kernel_grid(), float(t), flat(lat), flat(lon), flat(alt_start), flat(alt_end),
+        flat(dt))
+    status = int(error[0])
+    if status == gridkernel.POLAR:
+        return None
+    if status != gridkernel.OK:
+        wind.sample(*(np.array([v]) for v in error[2:6]))
+        raise OutOfRangeError(f"a flight left the wind data ({wind.source})")
+    return new_lat, new_lon
+
+
 @dataclass
 class KernelFlight:
     """What the kernel flew: tracks of the tracked members, end states and stage events."""

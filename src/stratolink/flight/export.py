@@ -22,6 +22,13 @@ def _iso(t: float) -> str:
     return str(np.datetime64(int(round(t)), "s")) + "Z"
 
 
+def _main_track(result: Trajectory | Ensemble) -> Trajectory:
+    """The flight a file reports as "the" flight: an ensemble's nominal (unperturbed) one."""
+    if isinstance(result, Trajectory):
+        return result
+    return result.nominal or result.trajectory
+
+
 def _profile_dict(traj: Trajectory) -> dict[str, Any]:
     profile = traj.profile
     out: dict[str, Any] = {"name": profile.name}
@@ -43,7 +50,7 @@ def trajectory_points(traj: Trajectory, member: int = 0) -> list[dict[str, Any]]
 
 def to_json(result: Trajectory | Ensemble) -> dict[str, Any]:
     """A JSON-ready summary: launch, profile, stages, track (and the ensemble's spread)."""
-    traj = result.trajectory if isinstance(result, Ensemble) else result
+    traj = _main_track(result)
     out: dict[str, Any] = {
         "launch": {"lat": traj.launch.lat, "lon": traj.launch.lon, "alt": traj.launch.alt,
                    "time": traj.launch.time, "datetime": _iso(traj.launch.time)},
@@ -76,7 +83,7 @@ def _line(traj: Trajectory, member: int) -> list[list[float]]:
 
 def to_geojson(result: Trajectory | Ensemble) -> dict[str, Any]:
     """A FeatureCollection: the track, a point per stage, and the ensemble's ellipses."""
-    traj = result.trajectory if isinstance(result, Ensemble) else result
+    traj = _main_track(result)
     features: list[dict[str, Any]] = [{
         "type": "Feature",
         "geometry": {"type": "LineString", "coordinates": _line(traj, 0)},
@@ -113,7 +120,7 @@ def to_geojson(result: Trajectory | Ensemble) -> dict[str, Any]:
 
 def to_csv(result: Trajectory | Ensemble) -> str:
     """The track as CSV: datetime, time (epoch s), lat, lon, alt (m), stage."""
-    traj = result.trajectory if isinstance(result, Ensemble) else result
+    traj = _main_track(result)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["datetime", "time", "lat", "lon", "alt_m", "stage"])

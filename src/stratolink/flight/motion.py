@@ -6,10 +6,10 @@ wind turns it through a smaller angle than at sea level (0.3% at 20 km).
 
 `drift` is the one integrator of the code base. Over a step of `dt` the wind is sampled four
 times, at the start, twice at mid-step and at the end (the classical fourth-order Runge-Kutta
-stages), with the altitude taken linear over the step. The compiled kernel
-(`stratolink.flight.compiled`), used for gridded forecasts, runs the same stages and agrees
-with this function to rounding (tests check it); the navigation planner's rollouts can call
-`drift` with a forecast field to fly the same physics.
+stages), with the altitude taken linear over the step. For a `GriddedWindField` the step runs
+in the compiled kernel (`stratolink.flight.compiled`), the same stages, agreeing with the
+numpy code to rounding (tests check it); the navigation planner's rollouts can call `drift`
+with a forecast field to fly the same physics.
 
 Within `geo.POLAR_CAP_DEG` of a pole, where longitude degenerates, the stages and the step are
 taken along great circles (`geo.move`) with the RK4-weighted mean wind instead.
@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from stratolink.geo import POLAR_CAP_DEG, move, position_rates, wrap_longitude
 from stratolink.winds.base import FloatArray, WindField
+from stratolink.winds.gridded import GriddedWindField
 
 
 def for_members(wind: WindField, indices: NDArray[np.intp], total: int) -> WindField:
@@ -62,6 +63,12 @@ def drift(
     """
     if lat.size == 0:
         return lat.copy(), lon.copy()
+    if type(wind) is GriddedWindField and np.ndim(lat) == 1:
+        from stratolink.flight import compiled
+
+        done = compiled.drift(wind, t, lat, lon, alt_start, alt_end, dt)
+        if done is not None:
+            return done
     lat = np.asarray(lat, dtype=np.float64)
     lon = np.asarray(lon, dtype=np.float64)
     h = np.broadcast_to(np.asarray(dt, dtype=np.float64), lat.shape)

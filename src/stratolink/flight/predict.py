@@ -29,6 +29,7 @@ from stratolink.flight.cruise import CruiseBalloon
 from stratolink.flight.latex import LatexBalloon
 from stratolink.flight.state import STAGE_NAMES, FlightState, Stage, StageEvents
 from stratolink.flight.superpressure import SuperpressureFlight, SuperpressureParams
+from stratolink.flight.terrain import Terrain, land_on_terrain
 from stratolink.flight.zeropressure import FloatManoeuvre, ZeroPressureBalloon
 from stratolink.geo import EARTH_RADIUS_M, local_offset_m, move
 from stratolink.winds.base import FloatArray, WindField
@@ -167,24 +168,27 @@ def _iso(t: float) -> str:
 def build_model(
     profile: Profile, n: int, launch: Launch,
     ascent_rate: FloatArray | float | None = None, burst_altitude: FloatArray | float | None = None,
+    ground_m: float | None = None,
 ) -> _Model:
-    """The vectorised model of `profile` for `n` members (optionally per-member spreads)."""
+    """The vectorised model of `profile` for `n` members (optionally per-member spreads);
+    descents end at `ground_m` (default: the launch altitude)."""
     check_profile(profile, launch)
+    ground = launch.alt if ground_m is None else ground_m
     rate = profile.ascent_rate_m_s if ascent_rate is None else ascent_rate
     if isinstance(profile, StandardProfile):
         burst = profile.burst_altitude_m if burst_altitude is None else burst_altitude
         return LatexBalloon.build(n, rate, burst, profile.descent_rate_m_s,
-                                  ground_altitude_m=launch.alt,
+                                  ground_altitude_m=ground,
                                   density_dependent_descent=profile.density_dependent_descent)
     if isinstance(profile, FloatProfile):
         return ZeroPressureBalloon.build(
             n, rate, profile.float_altitude_m, profile.float_hours * 3600.0,
             profile.descent_rate_m_s, profile.system_mass_kg, profile.manoeuvres,
-            ground_altitude_m=launch.alt,
+            ground_altitude_m=ground,
         )
     if isinstance(profile, CruiseProfile):
         top = profile.float_altitude_m if burst_altitude is None else burst_altitude
-        return CruiseBalloon.build(n, rate, top, ground_altitude_m=launch.alt)
+        return CruiseBalloon.build(n, rate, top, ground_altitude_m=ground)
     return SuperpressureFlight(n, rate, profile.float_altitude_m, profile.params)
 
 
@@ -266,6 +270,7 @@ class Ensemble:
     ellipses: list[Ellipse]
     members: int
     seed: int
+    nominal: Trajectory | None = None  # the unperturbed flight (profile as given, no error)
 
 
 def end_point_spread(lat: FloatArray, lon: FloatArray) -> tuple[float, float, list[Ellipse]]:
@@ -441,11 +446,21 @@ def _merge(results: list[tuple[FlightState, Trajectory]]) -> tuple[FlightState, 
 def predict(
     wind: WindField, launch: Launch, profile: Profile, *, dt: float = 60.0,
     max_hours: float = 72.0, record_every: int = 1,
-    progress: Callable[[float], None] | None = None,
+    progress: Callable[[float], None] | None = None, terrain: Terrain | None = None,
 ) -> Trajectory:
-    """Fly one balloon until it lands or `max_hours` pass; return its trajectory."""
-    model = build_model(profile, 1, launch)
-    _, traj = _run(wind, launch, model, 1, dt, max_hours, 1, record_every, progress)
+    """Fly one balloon until it lands or `max_hours` pass; return its trajectory.
+
+    Without `terrain` it lands at the launch altitude; with it, where its descent meets the
+    ground (flown down below the lowest ground, then cut at the crossing).
+    """
+    if terrain is None:
+        model = build_model(profile, 1, launch)
+        _, traj = _run(wind, launch, model, 1, dt, max_hours, 1, record_every, progress)
+    else:
+        floor = max(min(launch.alt, terrain.lowest_m) - 1.0, -499.0)
+        model = build_model(profile, 1, launch, ground_m=floor)
+        _, traj = _run(wind, launch, model, 1, dt, max_hours, 1, 1, progress)
+        traj = land_on_terrain(traj, terrain)
     traj.profile = profile
     return traj
 
@@ -460,7 +475,9 @@ def predict_ensemble(
     """Monte-Carlo over forecast error, ascent rate (relative s.d.) and burst altitude (s.d.).
 
     Forecast error: each member flies in its own realisation of the documented forecast
-    error model about `wind` (`ForecastWindField` members), issued at launch. Members are
+    error model about `wind` (`ForecastWindField` members), issued at launch. The result also
+    holds the nominal flight (`nominal`: the profile as given in `wind` itself; not for
+    superpressure profiles), which is what summaries report as "the" flight. Members are
     split over `workers` processes (default: the machine's cores for large ensembles); the
     result does not depend on the split.
     """
@@ -497,13 +514,19 @@ def predict_ensemble(
             results = [_run_chunk(chunks[0], progress, True)] + [f.result() for f in futures]
     state, traj = _merge(results)
     traj.profile = profile
+    # The nominal flight, for summaries; superpressure flights (days long, no spread in what
+    # they float at) are left out: one more member-at-a-time flight would cost more than the
+    # whole vectorised ensemble.
+    nominal = None
+    if not isinstance(profile, SuperpressureProfile):
+        nominal = predict(wind, launch, profile, dt=dt, max_hours=max_hours)
     landed = state.stage == Stage.LANDED
     end_time = np.where(landed, traj.events.time[Stage.LANDED], state.t)
     mean_lat, mean_lon, ellipses = end_point_spread(state.lat, state.lon)
     return Ensemble(
         trajectory=traj, end_lat=state.lat.copy(), end_lon=state.lon.copy(), end_time=end_time,
         landed=landed, mean_lat=mean_lat, mean_lon=mean_lon, ellipses=ellipses,
-        members=members, seed=seed,
+        members=members, seed=seed, nominal=nominal,
     )
 
 

@@ -109,6 +109,12 @@ class ZeroPressureBalloon:
         step = self.adjust_rate_m_s * dt
         new_alt[floating] = (alt0 + np.clip(target - alt0, -step, step))[floating]
         cut = floating & (into >= self.float_duration_s)
+        # Cut-down happens at float start + duration, inside this step: descend for the rest.
+        cut_t = self.float_start + self.float_duration_s
+        cut_alt = new_alt[cut]
+        if np.any(cut):
+            after = np.clip(t_end - cut_t[cut], 0.0, dt)
+            new_alt[cut] = descend(cut_alt, self.descent_rate_m_s[cut], after)
 
         falling = state.stage == Stage.DESCENT
         landed = np.zeros(n, dtype=bool)
@@ -132,8 +138,8 @@ class ZeroPressureBalloon:
             events.record(Stage.FLOAT, arrive, arrive_t[arrive], state.lat[arrive],
                           state.lon[arrive], self.float_altitude_m[arrive])
         if np.any(cut):
-            events.record(Stage.DESCENT, cut, np.full(int(cut.sum()), t_end), state.lat[cut],
-                          state.lon[cut], new_alt[cut])
+            events.record(Stage.DESCENT, cut, cut_t[cut], state.lat[cut], state.lon[cut],
+                          cut_alt)
         if np.any(landed):
             events.record(Stage.LANDED, landed, state.t + move_dt[landed], state.lat[landed],
                           state.lon[landed], new_alt[landed])

@@ -198,6 +198,8 @@ def resolve(spec: str, root: Path | None = None) -> WindSource:
     try:
         wanted = parse_cycle(text)
     except InvalidParameterError:
+        if "/" in text or os.sep in text or path.suffix.lower() in _DATA_SUFFIXES:
+            raise InvalidParameterError(f"wind data file {text!r} does not exist") from None
         raise InvalidParameterError(
             f"wind data {text!r} is not a file, folder, glob, cycle time or MODEL:latest"
         ) from None

@@ -278,35 +278,33 @@ def _final_name(request: FetchRequest, cycle: datetime, hour: int) -> str:
 def latest_cycle(request: FetchRequest, now: datetime, lookback: int = 4) -> datetime:
     """The newest cycle whose last wanted hour is published (checked newest first)."""
     spec = request.spec()
+    if spec.source_kind == "ecmwf":
+        from ecmwf.opendata import Client
+
+        client = Client(source=request.source or "ecmwf")
+        try:
+            found = client.latest(type="fc", step=max(request.hours), param="u", levtype="pl")
+        except Exception as exc:  # "cannot establish latest date" and network errors
+            raise StratolinkError(f"no recent ecmwf cycle found: {exc}") from None
+        return datetime(found.year, found.month, found.day, found.hour, tzinfo=UTC)
     step = spec.cycle_hours
     base = now.replace(minute=0, second=0, microsecond=0, hour=now.hour - now.hour % step)
     last_hour = max(request.hours)
     errors = []
-    for back in range(lookback):
-        cycle = base - timedelta(hours=step * back)
-        try:
-            with _scratch(request.root) as scratch:
-                if spec.source_kind == "herbie":
-                    _probe_herbie(request, cycle, last_hour, scratch)
-                else:
-                    return cycle  # ECMWF: the client finds the newest itself
-            return cycle
-        except StratolinkError as exc:
-            errors.append(str(exc))
+    probe = request.root / PARTIAL_DIR / "probe"
+    try:
+        for back in range(lookback):
+            cycle = base - timedelta(hours=step * back)
+            probe.mkdir(parents=True, exist_ok=True)
+            try:
+                _probe_herbie(request, cycle, last_hour, probe)
+                return cycle
+            except StratolinkError as exc:
+                errors.append(str(exc))
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
     raise StratolinkError(f"no {spec.name} cycle in the last {lookback * step} h is complete: "
                           f"{errors[-1] if errors else 'nothing found'}")
-
-
-class _scratch:  # noqa: N801  (a context manager used like a function)
-    def __init__(self, root: Path) -> None:
-        self.path = root / PARTIAL_DIR / "probe"
-
-    def __enter__(self) -> Path:
-        self.path.mkdir(parents=True, exist_ok=True)
-        return self.path
-
-    def __exit__(self, *exc: object) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def _probe_herbie(request: FetchRequest, cycle: datetime, hour: int, folder: Path) -> None:

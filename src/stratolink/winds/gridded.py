@@ -79,7 +79,7 @@ the lowest land surface (the Dead Sea shore, -430 m)."""
 
 def load_wind_data(
     path_or_paths: str | Path | Sequence[str | Path], *, steady: bool = False,
-    window: tuple[float, float] | None = None,
+    window: tuple[float, float] | None = None, member: int | None = None,
 ) -> GriddedWindField:
     """Load GRIB2 or NetCDF wind data (one file or several times of one grid) into memory.
 
@@ -97,6 +97,9 @@ def load_wind_data(
         raise StratolinkError("no wind data files given")
     datasets = [open_wind_dataset(path, select=_wanted_variables, lazy=True) for path in paths]
     sources = [str(path) for path in paths]
+    if member is not None:
+        datasets = [select_member(ds, member, name) for ds, name in zip(datasets, sources,
+                                                                          strict=True)]
     try:
         if window is not None and not steady:
             datasets, sources = _within_window(datasets, sources, window)
@@ -752,6 +755,37 @@ def _valid_times(da: xr.DataArray, time_dims: list[str], source: str) -> FloatAr
     return _seconds_since_epoch(np.asarray(values).reshape(-1), source)
 
 
+_MEMBER_DIMS = ("number", "member", "realization", "ensemble", "ens", "ensemble_member")
+_MODEL_LEVEL_WORDS = ("hybrid", "model_level", "sigma", "eta", "lev_hybrid")
+
+
+def _extra_dimension_message(source: str, dim: str, size: int, var: str) -> str:
+    lowered = dim.lower()
+    if lowered in _MEMBER_DIMS:
+        return (f"{source}: holds {size} ensemble members along '{dim}'; pick one "
+                "(--member N, or member= in load_wind_data)")
+    if any(word in lowered for word in _MODEL_LEVEL_WORDS):
+        return (f"{source}: is on model levels ('{dim}'), not pressure levels; get the "
+                "pressure-level product (e.g. ERA5 'reanalysis-era5-pressure-levels', GFS "
+                "pgrb2) or interpolate it to pressure levels first")
+    return (f"{source}: unexpected dimension '{dim}' of size {size} in '{var}': stratolink "
+            "reads time, pressure level, latitude and longitude (and one ensemble member)")
+
+
+def select_member(ds: xr.Dataset, member: int, source: str) -> xr.Dataset:
+    """The dataset's ensemble member `member` (by the member coordinate's value)."""
+    for dim in map(str, ds.dims):
+        if dim.lower() in _MEMBER_DIMS:
+            values = ds[dim].values if dim in ds.coords else np.arange(ds.sizes[dim])
+            hits = np.flatnonzero(values == member)
+            if hits.size == 0:
+                raise StratolinkError(
+                    f"{source}: no member {member} along '{dim}' (it has "
+                    f"{', '.join(str(v) for v in values[:12])})")
+            return ds.isel({dim: int(hits[0])})
+    raise StratolinkError(f"{source}: has no ensemble-member dimension to pick member {member}")
+
+
 def _standardise(ds: xr.Dataset, source: str) -> _GridBlock:
     """Turn a pressure-level dataset into canonical (time, lat, lon, level) arrays."""
     u_name = _find_variable(ds, _U_NAMES, ("eastward_wind",))
@@ -773,10 +807,7 @@ def _standardise(ds: xr.Dataset, source: str) -> _GridBlock:
             if u_da.sizes[dim] == 1:
                 squeeze[dim] = 0
                 continue
-            raise StratolinkError(
-                f"{source}: unexpected dimension '{dim}' of size {u_da.sizes[dim]} in '{u_name}' "
-                "(select one member/experiment first)"
-            )
+            raise StratolinkError(_extra_dimension_message(source, dim, u_da.sizes[dim], u_name))
         kinds[dim] = kind
     dims_of = {kind: [d for d, k in kinds.items() if k == kind] for kind in ("lat", "lon", "level")}
     for kind, label in (("lat", "latitude"), ("lon", "longitude"), ("level", "pressure level")):
