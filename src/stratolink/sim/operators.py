@@ -45,18 +45,27 @@ class ApiOperator:
         from stratolink.ground.api import create_app
 
         self.username = username
+        self._password = password
         self.client = TestClient(create_app(store, clock=clock, response_cache=False))
+        self._headers: dict[str, str] = {}
+        self._log_in()
+
+    def _log_in(self) -> None:
         answer = self.client.post("/api/auth/login",
-                                  json={"username": username, "password": password})
+                                  json={"username": self.username, "password": self._password})
         if answer.status_code != 200:
-            raise StratolinkError(f"operator {username} cannot log in: "
+            raise StratolinkError(f"operator {self.username} cannot log in: "
                                   f"{answer.json().get('detail')}")
         self._headers = {"Authorization": f"Bearer {answer.json()['token']}"}
 
     def send(self, balloon_id: str, action: dict[str, Any], lifetime_s: float) -> dict[str, Any]:
-        """Queue a command through the API; returns the command as the API shows it."""
-        answer = self.client.post("/api/commands", headers=self._headers, json={
-            "balloon_id": balloon_id, "action": action, "lifetime_s": lifetime_s})
+        """Queue a command through the API (logging in again if the session has expired, as
+        an operator would on a days-long flight); returns the command as the API shows it."""
+        body = {"balloon_id": balloon_id, "action": action, "lifetime_s": lifetime_s}
+        answer = self.client.post("/api/commands", headers=self._headers, json=body)
+        if answer.status_code == 401:
+            self._log_in()
+            answer = self.client.post("/api/commands", headers=self._headers, json=body)
         if answer.status_code != 201:
             raise StratolinkError(f"the ground refused {action.get('type')!r}: "
                                   f"{answer.json().get('detail')}")
