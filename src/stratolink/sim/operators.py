@@ -39,7 +39,7 @@ class ApiOperator:
     def __init__(self, store: MissionStore, username: str, password: str,
                  clock: Callable[[], float]) -> None:
         with warnings.catch_warnings():  # starlette's notice about its httpx backend
-            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore")
             from fastapi.testclient import TestClient
 
         from stratolink.ground.api import create_app
