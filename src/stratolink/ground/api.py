@@ -33,6 +33,8 @@ from stratolink.ground.limits import BodyLimit
 from stratolink.ground.live import LiveHub
 from stratolink.ground.models import (
     AlarmLimitsUpdate,
+    AlarmReport,
+    BalloonOut,
     BalloonUpdate,
     CommandRequest,
     CommandStateChange,
@@ -40,6 +42,7 @@ from stratolink.ground.models import (
     LoginRequest,
     PredictionIn,
     TelemetryBatch,
+    TelemetrySeries,
 )
 from stratolink.ground.serialize import command_json, row_json
 from stratolink.ground.signing import sign_command
@@ -223,12 +226,12 @@ def create_app(
 
     # ---- balloons and telemetry ----------------------------------------------------------
 
-    @app.get("/api/balloons", tags=["balloons"])
+    @app.get("/api/balloons", tags=["balloons"], response_model=list[BalloonOut])
     def list_balloons() -> list[dict[str, Any]]:
         """Every balloon with its latest telemetry (`problem` says why one cannot be drawn)."""
         return [_balloon_json(b) for b in store.list_balloons()]
 
-    @app.get("/api/balloons/{balloon_id}", tags=["balloons"])
+    @app.get("/api/balloons/{balloon_id}", tags=["balloons"], response_model=BalloonOut)
     def get_balloon(balloon_id: str) -> dict[str, Any]:
         """One balloon with its latest telemetry."""
         return _balloon_json(store.get_balloon(balloon_id))
@@ -240,7 +243,8 @@ def create_app(
         changed()
         return _balloon_json(balloon)
 
-    @app.get("/api/balloons/{balloon_id}/telemetry", tags=["telemetry"])
+    @app.get("/api/balloons/{balloon_id}/telemetry", tags=["telemetry"],
+             response_model=TelemetrySeries)
     def get_telemetry(
         balloon_id: str,
         start: Annotated[float | None, Query(allow_inf_nan=False)] = None,
@@ -384,7 +388,7 @@ def create_app(
 
     # ---- alarms --------------------------------------------------------------------------
 
-    @app.get("/api/alarms", tags=["alarms"])
+    @app.get("/api/alarms", tags=["alarms"], response_model=list[AlarmReport])
     def alarms() -> list[dict[str, Any]]:
         """Per balloon: its alarm limits and the alarms its latest fix raises now."""
         now = clock()
@@ -395,7 +399,8 @@ def create_app(
                         "alarms": evaluate(balloon["id"], balloon["latest"], limits, now)})
         return out
 
-    @app.put("/api/balloons/{balloon_id}/alarm-limits", tags=["alarms"])
+    @app.put("/api/balloons/{balloon_id}/alarm-limits", tags=["alarms"],
+             response_model=AlarmReport)
     def put_alarm_limits(
         balloon_id: str, body: AlarmLimitsUpdate, _op: OperatorDep
     ) -> dict[str, Any]:
