@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install system-deps lint bench clean
+.PHONY: demo test install system-deps lint bench clean vendor
 
 install: $(STAMP)
 
@@ -14,7 +14,12 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	bash scripts/vendor-js.sh || echo "npm unavailable: keeping the committed dashboard libraries"
 	touch $(STAMP)
+
+# The dashboard's browser libraries, from npm at the versions in web/package-lock.json.
+vendor:
+	bash scripts/vendor-js.sh
 
 demo: $(STAMP)
 	$(BIN)/stratolink demo

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -294,9 +295,12 @@ def test_predictions_round_trip(client: TestClient) -> None:
 
 def test_dashboard_and_basemap_are_served(client: TestClient) -> None:
     page = client.get("/")
-    assert page.status_code == 200 and "id=\"map\"" in page.text
-    for asset in ("app.js", "commands.js", "style.css", "vendor/leaflet.js"):
-        assert client.get(f"/static/{asset}").status_code == 200
+    assert page.status_code == 200 and 'id="map"' in page.text
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)
+    needed = {"/static/app.js", "/static/vendor/leaflet.js", "/static/vendor/uPlot.iife.min.js"}
+    assert needed <= set(assets)
+    for asset in assets:  # every library comes from the package: the page needs no network
+        assert client.get(asset).status_code == 200, asset
     rings = client.get("/api/basemap").json()["rings"]
     assert len(rings) > 200 and all(len(r) % 2 == 0 for r in rings)
 

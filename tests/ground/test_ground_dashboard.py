@@ -80,7 +80,8 @@ def test_dashboard_shows_tracks_and_sends_commands(
         "Number(document.getElementById('map').dataset.trackPoints) > 1000", timeout=10_000)
     canvas = page.locator("#map")
     assert int(canvas.get_attribute("data-balloons") or 0) == 3
-    assert int(canvas.get_attribute("data-basemap-rings") or 0) > 1000  # 1:50m outlines
+    page.wait_for_function(  # the 1:50m outlines load beside the data
+        "Number(document.getElementById('map').dataset.basemapRings) > 1000")
     assert int(canvas.get_attribute("data-predictions") or 0) == 3
     assert page.locator(".leaflet-control-scale-line").count() == 1
     assert int(page.locator("#timeline").get_attribute("data-providers") or 0) == 3

@@ -77,7 +77,8 @@ def test_tier_plan_bounds_the_points_and_the_rows_scanned() -> None:
             buckets = (plan.last - plan.first + 1) / plan.k + 2
             assert buckets <= max_points
             assert buckets >= max_points / 3
-            assert span / plan.width <= max(tiers.MAX_TIER_ROWS_FACTOR * max_points, 20_000)
+            finest = span / plan.width > tiers.max_tier_rows(max_points)
+            assert not finest or plan.width == tiers.TIER_WIDTHS_S[0]
 
 
 def test_migration_fills_the_tiers_of_an_existing_store(store: MissionStore) -> None:

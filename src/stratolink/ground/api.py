@@ -35,6 +35,8 @@ from stratolink.ground.limits import BodyLimit
 from stratolink.ground.live import LiveHub
 from stratolink.ground.models import (
     AlarmLimitsUpdate,
+    AlarmReport,
+    BalloonOut,
     BalloonUpdate,
     CommandCancel,
     CommandRequest,
@@ -42,6 +44,7 @@ from stratolink.ground.models import (
     LoginRequest,
     PredictionIn,
     TelemetryBatch,
+    TelemetrySeries,
 )
 from stratolink.ground.serialize import command_json, row_json
 from stratolink.ground.signing import sign_command
@@ -52,7 +55,7 @@ from stratolink.link import contract
 SESSION_LIFETIME_S = 12 * 3600.0
 MAX_POINTS_LIMIT = 20_000
 MAX_ROW_ID = 2**63 - 1  # ids are 64-bit: larger path numbers are a 422, not a database error
-CACHE_MAX_AGE_S = 60.0  # writes drop what they touch at once; this only bounds memory age
+CACHE_MAX_AGE_S = 2.0  # fleet answers; telemetry windows live until a write touches them
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
@@ -178,7 +181,7 @@ def create_app(
     app.state.store = store
     app.state.hub = hub
     app.state.clock = clock
-    app.add_middleware(GZipMiddleware, minimum_size=2048)
+    app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=5)  # 9 costs 3x the CPU
     if response_cache:
         app.add_middleware(ResponseCache, version=version,
                            exclude=("/api/auth/", "/api/health", "/api/gateway"),
@@ -262,12 +265,12 @@ def create_app(
 
     # ---- balloons and telemetry ----------------------------------------------------------
 
-    @app.get("/api/balloons", tags=["balloons"])
+    @app.get("/api/balloons", tags=["balloons"], response_model=list[BalloonOut])
     def list_balloons() -> list[dict[str, Any]]:
         """Every balloon with its latest telemetry (`problem` says why one cannot be drawn)."""
         return [_balloon_json(b) for b in store.list_balloons()]
 
-    @app.get("/api/balloons/{balloon_id}", tags=["balloons"])
+    @app.get("/api/balloons/{balloon_id}", tags=["balloons"], response_model=BalloonOut)
     def get_balloon(balloon_id: str) -> dict[str, Any]:
         """One balloon with its latest telemetry."""
         return _balloon_json(store.get_balloon(balloon_id))
@@ -279,7 +282,8 @@ def create_app(
         changed()
         return _balloon_json(balloon)
 
-    @app.get("/api/balloons/{balloon_id}/telemetry", tags=["telemetry"])
+    @app.get("/api/balloons/{balloon_id}/telemetry", tags=["telemetry"],
+             response_model=TelemetrySeries)
     def get_telemetry(
         balloon_id: str,
         start: Annotated[float | None, Query(allow_inf_nan=False)] = None,
@@ -458,7 +462,7 @@ def create_app(
 
     # ---- alarms --------------------------------------------------------------------------
 
-    @app.get("/api/alarms", tags=["alarms"])
+    @app.get("/api/alarms", tags=["alarms"], response_model=list[AlarmReport])
     def alarms() -> list[dict[str, Any]]:
         """Per balloon: its alarm limits and the alarms its latest fix raises now."""
         now = clock()
@@ -469,7 +473,8 @@ def create_app(
                         "alarms": evaluate(balloon["id"], balloon["latest"], limits, now)})
         return out
 
-    @app.put("/api/balloons/{balloon_id}/alarm-limits", tags=["alarms"])
+    @app.put("/api/balloons/{balloon_id}/alarm-limits", tags=["alarms"],
+             response_model=AlarmReport)
     def put_alarm_limits(
         balloon_id: str, body: AlarmLimitsUpdate, _op: OperatorDep
     ) -> dict[str, Any]:

@@ -117,12 +117,17 @@ class ResponseCache:
     def __init__(
         self, app: ASGIApp, version: StoreVersion, *, prefix: str = "/api/",
         exclude: tuple[str, ...] = ("/api/auth/",), max_age: float = 5.0,
+        telemetry_max_age: float = 120.0,
     ) -> None:
         self.app = app
         self.version = version
         self.prefix = prefix
         self.exclude = exclude
         self.max_age = max_age
+        # Telemetry answers live longer: every telemetry write, from any process, reaches
+        # `version` through the live hub. Other answers (predictions or balloons written by
+        # another process) are only bounded by `max_age`.
+        self.telemetry_max_age = telemetry_max_age
         self.entries: OrderedDict[bytes, tuple[int, float, CacheScope, list[Message]]] = (
             OrderedDict())
         self.inflight: dict[bytes, tuple[int, asyncio.Future[list[Message] | None]]] = {}
@@ -146,7 +151,7 @@ class ResponseCache:
         answer_scope = scope_of(scope["path"], query)
         version = self.version.value
         entry = self.entries.get(key)
-        if (entry is not None and time.monotonic() - entry[1] < self.max_age
+        if (entry is not None and time.monotonic() - entry[1] < self._age_limit(entry[2])
                 and not self.version.stale(entry[2], entry[0])):
             self.hits += 1
             self.entries.move_to_end(key)
@@ -172,6 +177,9 @@ class ResponseCache:
                 future.set_result(None)
             if self.inflight.get(key, (None, None))[1] is future:
                 del self.inflight[key]
+
+    def _age_limit(self, scope: CacheScope) -> float:
+        return self.max_age if scope.balloon is None else self.telemetry_max_age
 
     async def _compute(
         self, scope: Scope, receive: Receive, send: Send, key: bytes, version: int,

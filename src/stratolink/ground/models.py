@@ -120,3 +120,77 @@ class LinkEventIn(Strict):
     balloon_id: BalloonId | None = None
     rtt: Annotated[float, Field(allow_inf_nan=False, ge=0)] | None = None
     rate: Annotated[float, Field(allow_inf_nan=False, ge=0)] | None = None
+
+
+# ---- answers (typed, so /docs shows what comes back) ------------------------------------
+
+Series = list[float | None]
+
+
+class TelemetrySeries(BaseModel):
+    """Telemetry columns of one balloon in a window, downsampled on the server if needed."""
+
+    balloon_id: str
+    total: int = Field(description="drawable rows in the window")
+    points: int = Field(description="rows (or bucket means) returned")
+    downsampled: bool
+    unreadable: int = Field(0, description="stored rows with an impossible time, not drawn")
+    time: Series
+    lat: Series
+    lon: Series
+    alt: Series
+    alt_min: Series
+    alt_max: Series
+    battery: Series
+    battery_min: Series
+    battery_max: Series
+    pressure: Series
+    speed: Series
+    vertical_speed: Series
+    temperature: Series
+
+
+class TelemetryOut(BaseModel):
+    """One stored telemetry row."""
+
+    id: int
+    balloon_id: str
+    time: float
+    lat: float
+    lon: float
+    alt: float
+    battery: float | None = None
+    pressure: float | None = None
+    speed: float | None = None
+    vertical_speed: float | None = None
+    temperature: float | None = None
+
+
+class BalloonOut(BaseModel):
+    """A balloon with its latest drawable fix; `problem` says why it cannot be drawn."""
+
+    id: str
+    name: str
+    created_at: float
+    info: dict[str, Any]
+    latest: TelemetryOut | None = None
+    problem: str | None = None
+
+
+class Alarm(BaseModel):
+    """One raised alarm."""
+
+    balloon_id: str
+    kind: Literal["no_telemetry", "stale", "altitude_low", "altitude_high", "battery_low"]
+    severity: Literal["warning", "critical"]
+    message: str
+    value: float | None = None
+    limit: float | None = None
+
+
+class AlarmReport(BaseModel):
+    """A balloon's alarm limits and the alarms its latest fix raises now."""
+
+    balloon_id: str
+    limits: dict[str, float | None]
+    alarms: list[Alarm]

@@ -55,7 +55,7 @@ from stratolink.ground.validation import (
     TIME_MIN_S,
     balloon_id_problem,
     validate_prediction,
-    validate_telemetry,
+    validate_telemetry_rows,
 )
 from stratolink.link.contract import COMMAND_STATES, ROLES
 
@@ -278,19 +278,22 @@ class MissionStore:
         transaction as the rows they summarise.
         """
         total = 0
-        batch: list[dict[str, Any]] = []
+        batch: list[Any] = []
         known: set[str] = set()
         for row in rows:
-            clean = validate_telemetry(row) if validate else {
-                name: row.get(name) for name in TELEMETRY_FIELDS
-            }
-            batch.append(clean)
+            batch.append(row)
             if len(batch) >= batch_size:
-                total += self._write_batch(batch, known)
+                total += self._write_batch(self._clean(batch, validate), known)
                 batch = []
         if batch:
-            total += self._write_batch(batch, known)
+            total += self._write_batch(self._clean(batch, validate), known)
         return total
+
+    @staticmethod
+    def _clean(batch: list[Any], validate: bool) -> list[dict[str, Any]]:
+        if validate:
+            return validate_telemetry_rows(batch)
+        return [{name: row.get(name) for name in TELEMETRY_FIELDS} for row in batch]
 
     def _write_batch(self, batch: list[dict[str, Any]], known: set[str]) -> int:
         new_ids = {row["balloon_id"] for row in batch} - known
@@ -299,11 +302,11 @@ class MissionStore:
             known.update(new_ids)
         aggregates = tiers.tier_rows(batch)
         with self.engine.begin() as conn:
-            conn.execute(telemetry.insert(), batch)
+            _executemany(conn, telemetry.insert().inline(), batch, TELEMETRY_FIELDS)
             if aggregates:
                 # A fixed key order keeps concurrent writers from deadlocking on PostgreSQL.
                 aggregates.sort(key=lambda r: (r["balloon_id"], r["width_s"], r["bucket"]))
-                conn.execute(self._tier_upsert(), aggregates)
+                _executemany(conn, self._tier_upsert(), aggregates, tuple(aggregates[0]))
         return len(batch)
 
     def _tier_upsert(self) -> Any:
@@ -348,12 +351,12 @@ class MissionStore:
 
         Cheap: two range seeks on the (balloon, time) index.
         """
-        query = select(func.count()).where(
-            telemetry.c.balloon_id == balloon_id,
-            or_(telemetry.c.time < TIME_MIN_S, telemetry.c.time > TIME_MAX_S),
-        )
+        mine = telemetry.c.balloon_id == balloon_id
         with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+            return sum(
+                int(conn.execute(select(func.count()).where(mine, outside)).scalar_one())
+                for outside in (telemetry.c.time < TIME_MIN_S, telemetry.c.time > TIME_MAX_S)
+            )
 
     def telemetry_series(
         self, balloon_id: str, start: float | None = None, end: float | None = None,
@@ -388,7 +391,7 @@ class MissionStore:
                 total = int(conn.execute(select(func.count()).where(
                     self._raw_where(balloon_id, lo, hi))).scalar_one())
             else:
-                total = sum(int(g["n"]) for g in groups)
+                total = int(groups["n"].sum())
             result["total"] = total
             if total <= max_points:
                 result.update(self._raw_series(conn, balloon_id, lo, hi))
@@ -418,35 +421,36 @@ class MissionStore:
 
     def _raw_groups(
         self, conn: Connection, balloon_id: str, lo: float, hi: float, max_points: int
-    ) -> list[dict[str, Any]]:
+    ) -> dict[str, Any]:
         """Bucket aggregates computed from raw rows by the database (short ranges)."""
         width = max((hi - lo) / max_points, 1e-9) * (1.0 + 1e-9)
         bucket = self._bucket_expr(lo, width).label("bucket")
         query = (select(bucket, *_raw_aggregates())
                  .where(self._raw_where(balloon_id, lo, hi)).group_by(bucket).order_by(bucket))
-        return [dict(r) for r in conn.execute(query).mappings()]
+        rows = conn.execute(query).all()
+        return tiers.combine([r[0] for r in rows], [r[1:] for r in rows])
 
     def _tier_groups(
         self, conn: Connection, balloon_id: str, lo: float, hi: float, max_points: int
-    ) -> list[dict[str, Any]] | None:
+    ) -> dict[str, Any] | None:
         """Bucket aggregates from the tiers plus the two partial edges, or None if too short."""
         plan = tiers.plan(lo, hi, max_points)
         if plan is None:
             return None
         c = telemetry_tiers.c
         j = ((c.bucket - literal(plan.first)) // literal(plan.k)).label("j")
-        sums = [func.sum(c[name]).label(name) for name in tiers.SUM_COLUMNS]
-        mins = [func.min(c[name]).label(name) for name in tiers.MIN_COLUMNS]
-        maxs = [func.max(c[name]).label(name) for name in tiers.MAX_COLUMNS]
+        sums = [func.sum(c[name]) for name in tiers.SUM_COLUMNS]
+        mins = [func.min(c[name]) for name in tiers.MIN_COLUMNS]
+        maxs = [func.max(c[name]) for name in tiers.MAX_COLUMNS]
         query = (
             select(j, *sums, *mins, *maxs)
             .where(c.balloon_id == balloon_id, c.width_s == plan.width,
                    c.bucket >= plan.first, c.bucket <= plan.last)
-            .group_by(j).order_by(j)
+            .group_by(j)
         )
-        by_j: dict[int, list[dict[str, Any]]] = {}
-        for row in conn.execute(query).mappings():
-            by_j.setdefault(int(row["j"]), []).append(dict(row))
+        rows = conn.execute(query).all()
+        keys: list[float] = [r[0] for r in rows]
+        values: list[Any] = [r[1:] for r in rows]
         edges = (
             (-1, lo, plan.origin, True),
             ((plan.last + 1 - plan.first) // plan.k, float((plan.last + 1) * plan.width), hi,
@@ -456,10 +460,11 @@ class MissionStore:
             if b < a or (open_end and b == a):
                 continue
             edge = conn.execute(select(*_raw_aggregates()).where(
-                self._raw_where(balloon_id, a, b, hi_open=open_end))).mappings().first()
-            if edge is not None and edge["n"]:
-                by_j.setdefault(index, []).append(dict(edge))
-        return [tiers.merge(by_j[k]) for k in sorted(by_j)]
+                self._raw_where(balloon_id, a, b, hi_open=open_end))).first()
+            if edge is not None and edge[0]:
+                keys.append(index)
+                values.append(tuple(edge))
+        return tiers.combine(keys, values)
 
     def telemetry_after(self, last_id: int, limit: int = 1000) -> list[dict[str, Any]]:
         """Telemetry rows with id > last_id, oldest first (the live stream's cursor)."""
@@ -946,6 +951,23 @@ class MissionStore:
                 select(gateways).order_by(gateways.c.name)).mappings()]
 
 
+def _executemany(
+    conn: Connection, statement: Any, rows: list[dict[str, Any]], keys: Sequence[str]
+) -> None:
+    """Run one INSERT for many rows through the driver's executemany.
+
+    The statement is compiled once; the rows go to the DB-API as plain tuples or dicts,
+    which skips SQLAlchemy's per-row parameter processing (several times faster in bulk).
+    """
+    compiled = statement.compile(dialect=conn.dialect, column_keys=list(keys))
+    if compiled.positional:
+        order = compiled.positiontup or []
+        params: Any = [tuple(row[k] for k in order) for row in rows]
+    else:
+        params = rows
+    conn.exec_driver_sql(str(compiled), params)
+
+
 def _sane_telemetry() -> ColumnElement[bool]:
     """SQL form of `tiers.sane`: the rows a reader may draw (old stores may hold others)."""
     c = telemetry.c
@@ -954,21 +976,19 @@ def _sane_telemetry() -> ColumnElement[bool]:
 
 
 def _raw_aggregates() -> list[Any]:
-    """Aggregates of raw telemetry rows with the tier table's column names."""
+    """Aggregates of raw telemetry rows, in the order of `tiers.AGGREGATE_COLUMNS`."""
     c = telemetry.c
     east = case((c.lon < 0, c.lon + 360.0), else_=c.lon)
-    out: list[Any] = [
-        func.count().label("n"), func.sum(c.time).label("time_sum"),
-        func.sum(c.lat).label("lat_sum"), func.sum(c.lon).label("lon_sum"),
-        func.sum(east).label("lon_east_sum"), func.min(c.lon).label("lon_min"),
-        func.max(c.lon).label("lon_max"), func.sum(c.alt).label("alt_sum"),
-        func.min(c.alt).label("alt_min"), func.max(c.alt).label("alt_max"),
-        func.min(c.battery).label("battery_min"), func.max(c.battery).label("battery_max"),
-    ]
+    sums: dict[str, Any] = {
+        "n": func.count(), "time_sum": func.sum(c.time), "lat_sum": func.sum(c.lat),
+        "lon_sum": func.sum(c.lon), "lon_east_sum": func.sum(east), "alt_sum": func.sum(c.alt),
+    }
     for name in tiers.OPTIONAL_FIELDS:
-        out.append(func.count(c[name]).label(f"{name}_n"))
-        out.append(func.coalesce(func.sum(c[name]), 0.0).label(f"{name}_sum"))
-    return out
+        sums[f"{name}_n"] = func.count(c[name])
+        sums[f"{name}_sum"] = func.coalesce(func.sum(c[name]), 0.0)
+    extremes = {f"{name}_{kind}": (func.min if kind == "min" else func.max)(c[name])
+                for name in ("lon", "alt", "battery") for kind in ("min", "max")}
+    return [{**sums, **extremes}[name].label(name) for name in tiers.AGGREGATE_COLUMNS]
 
 
 def _inserted_id(result: Any) -> int:

@@ -27,8 +27,8 @@ from stratolink.ground.validation import ALT_MAX_M, ALT_MIN_M, TIME_MAX_S, TIME_
 TIER_WIDTHS_S = (10, 60, 300, 1800, 10_800)
 """Bucket widths of the maintained tiers, finest first."""
 OPTIONAL_FIELDS = ("battery", "pressure", "speed", "vertical_speed", "temperature")
-MAX_TIER_ROWS_FACTOR = 8
-"""A read may scan at most this many tier rows per output point (or 20,000 rows)."""
+MAX_TIER_ROWS_FACTOR = 4
+"""A read may scan at most this many tier rows per output point (or 4,000 rows)."""
 SUM_COLUMNS = (
     "n", "time_sum", "lat_sum", "lon_sum", "lon_east_sum", "alt_sum", "battery_n", "battery_sum",
     *(f"{f}_{k}" for f in OPTIONAL_FIELDS[1:] for k in ("n", "sum")),
@@ -97,16 +97,17 @@ def _aggregate(balloon: str, width: int, c: dict[str, np.ndarray]) -> list[dict[
         agg[f"{name}_sum"] = total(np.where(present, values, 0.0))
     agg["battery_min"] = np.fmin.reduceat(s["battery"], starts)
     agg["battery_max"] = np.fmax.reduceat(s["battery"], starts)
-    rows = []
-    for i, key in enumerate(keys):
-        row: dict[str, Any] = {"balloon_id": balloon, "width_s": width, "bucket": int(key)}
-        for name, values in agg.items():
-            value = values[i].item()
-            if isinstance(value, float) and not math.isfinite(value):
-                value = None
-            row[name] = value
-        rows.append(row)
-    return rows
+    columns: dict[str, list[Any]] = {name: values.tolist() for name, values in agg.items()}
+    for name in ("battery_min", "battery_max"):  # all-missing buckets have no extreme
+        columns[name] = [None if v != v else v for v in columns[name]]
+    names = list(columns)
+    n = len(keys)
+    return [
+        {"balloon_id": balloon, "width_s": width, "bucket": key,
+         **dict(zip(names, values, strict=True))}
+        for key, values in zip(keys.tolist(), zip(*(columns[k] for k in names), strict=True),
+                               strict=True)
+    ] if n else []
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,11 @@ class TierPlan:
         return float(self.first * self.width)
 
 
+def max_tier_rows(max_points: int) -> int:
+    """How many tier rows a read of `max_points` points may scan."""
+    return max(MAX_TIER_ROWS_FACTOR * max_points, 4_000)
+
+
 def plan(lo: float, hi: float, max_points: int) -> TierPlan | None:
     """The tier read that gives at most `max_points` buckets closest to that count.
 
@@ -136,60 +142,72 @@ def plan(lo: float, hi: float, max_points: int) -> TierPlan | None:
     if max_points < 4 or hi <= lo:
         return None
     target = (hi - lo) / (max_points - 2)  # two edge buckets may be added
-    best: TierPlan | None = None
-    for width in TIER_WIDTHS_S:
-        if width > target:
-            break
-        if (hi - lo) / width > max(MAX_TIER_ROWS_FACTOR * max_points, 20_000):
-            continue  # too many tier rows to scan: a coarser tier does it
-        k = max(1, math.ceil(target / width))
-        first, last = math.ceil(lo / width), math.floor(hi / width) - 1
-        if last < first:
-            continue
-        candidate = TierPlan(width, k, first, last)
-        if best is None or k * width <= best.k * best.width:
-            best = candidate
-    return best
+    # Prefer tiers whose scan is bounded; if none is, the finest usable tier still reads
+    # fewer rows than the raw telemetry would.
+    for bounded in (True, False):
+        best: TierPlan | None = None
+        for width in TIER_WIDTHS_S:
+            if width > target:
+                break
+            if bounded and (hi - lo) / width > max_tier_rows(max_points):
+                continue  # too many tier rows to scan: a coarser tier does it
+            k = max(1, math.ceil(target / width))
+            first, last = math.ceil(lo / width), math.floor(hi / width) - 1
+            if last < first:
+                continue
+            candidate = TierPlan(width, k, first, last)
+            if best is None or k * width <= best.k * best.width:
+                best = candidate
+        if best is not None:
+            return best
+    return None
 
 
-def finish(groups: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
-    """Series columns (means, altitude and battery extremes) from merged bucket aggregates."""
-    out: dict[str, list[Any]] = {name: [] for name in
-                                 (*SERIES_COLUMNS, "alt_min", "alt_max", "battery_min",
-                                  "battery_max")}
-    for g in groups:
-        n = g["n"]
-        if not n:
-            continue
-        out["time"].append(g["time_sum"] / n)
-        out["lat"].append(g["lat_sum"] / n)
-        out["lon"].append(mean_longitude(g["lon_sum"], g["lon_east_sum"], g["lon_min"],
-                                         g["lon_max"], n))
-        out["alt"].append(g["alt_sum"] / n)
-        out["alt_min"].append(g["alt_min"])
-        out["alt_max"].append(g["alt_max"])
+AGGREGATE_COLUMNS = (*SUM_COLUMNS, *MIN_COLUMNS, *MAX_COLUMNS)
+
+
+def combine(keys: Sequence[float], rows: Sequence[Sequence[Any]]) -> dict[str, np.ndarray]:
+    """Merge aggregate rows (columns in `AGGREGATE_COLUMNS` order) that share an output key.
+
+    Sums add, extremes combine; a missing extreme (None) is ignored. Returns one array per
+    column, one entry per distinct key in increasing order.
+    """
+    if not rows:
+        return {name: np.empty(0) for name in AGGREGATE_COLUMNS}
+    data = np.array(rows, dtype=float).reshape(len(rows), len(AGGREGATE_COLUMNS))
+    key = np.asarray(keys, dtype=float)
+    order = np.argsort(key, kind="stable")
+    key, data = key[order], data[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    out: dict[str, np.ndarray] = {}
+    for i, name in enumerate(AGGREGATE_COLUMNS):
+        column = data[:, i]
+        if name in SUM_COLUMNS:
+            out[name] = np.add.reduceat(np.nan_to_num(column), starts)
+        elif name in MIN_COLUMNS:
+            out[name] = np.fmin.reduceat(column, starts)
+        else:
+            out[name] = np.fmax.reduceat(column, starts)
+    return out
+
+
+def finish(agg: Mapping[str, np.ndarray]) -> dict[str, list[Any]]:
+    """Series columns (means, altitude and battery extremes) from combined aggregates."""
+    n = agg["n"]
+    keep = n > 0
+    a = {name: values[keep] for name, values in agg.items()}
+    n = a["n"]
+    straddles = (a["lon_max"] - a["lon_min"]) > 180.0  # crossed the antimeridian
+    east = (a["lon_east_sum"] / n + 180.0) % 360.0 - 180.0
+    columns: dict[str, np.ndarray] = {
+        "time": a["time_sum"] / n, "lat": a["lat_sum"] / n,
+        "lon": np.where(straddles, east, a["lon_sum"] / n), "alt": a["alt_sum"] / n,
+        "alt_min": a["alt_min"], "alt_max": a["alt_max"],
+        "battery_min": a["battery_min"], "battery_max": a["battery_max"],
+    }
+    with np.errstate(invalid="ignore", divide="ignore"):
         for name in OPTIONAL_FIELDS:
-            count = g[f"{name}_n"]
-            out[name].append(g[f"{name}_sum"] / count if count else None)
-        out["battery_min"].append(g["battery_min"])
-        out["battery_max"].append(g["battery_max"])
-    return out
-
-
-def mean_longitude(lon_sum: float, east_sum: float, lon_min: float, lon_max: float,
-                   n: int) -> float:
-    """Mean of n longitudes, unwrapped across the antimeridian when they straddle it."""
-    if lon_max - lon_min <= 180.0:
-        return lon_sum / n
-    mean = east_sum / n
-    return (mean + 180.0) % 360.0 - 180.0
-
-
-def merge(groups: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """One aggregate from several (sums add, extremes combine, missing extremes ignored)."""
-    out: dict[str, Any] = {name: sum(g[name] or 0 for g in groups) for name in SUM_COLUMNS}
-    for names, pick in ((MIN_COLUMNS, min), (MAX_COLUMNS, max)):
-        for name in names:
-            values = [g[name] for g in groups if g[name] is not None]
-            out[name] = pick(values) if values else None
-    return out
+            count = a[f"{name}_n"]
+            columns[name] = np.where(count > 0, a[f"{name}_sum"] / np.maximum(count, 1), np.nan)
+    return {name: [None if v != v else v for v in values.tolist()]
+            for name, values in columns.items()}

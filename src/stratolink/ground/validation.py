@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from stratolink.errors import InvalidParameterError
 
@@ -102,6 +102,20 @@ def _check_lon_lat(pairs: list[list[float]], what: str) -> None:
         if not (-180.0 <= pair[0] <= 180.0 and -90.0 <= pair[1] <= 90.0):
             raise InvalidParameterError(
                 f"{what} {i}: lon/lat ({pair[0]}, {pair[1]}) outside [-180, 180] x [-90, 90]")
+
+
+_ROWS = TypeAdapter(list[TelemetryRecord])
+
+
+def validate_telemetry_rows(rows: list[Any]) -> list[dict[str, Any]]:
+    """Many rows at once (one pydantic call); the first bad row raises a one-line error."""
+    try:
+        return [dict(record.__dict__) for record in _ROWS.validate_python(rows)]
+    except ValidationError as exc:
+        index = exc.errors()[0].get("loc", (0,))[0]
+        bad = rows[index] if isinstance(index, int) and index < len(rows) else None
+        validate_telemetry(bad if bad is not None else {})  # the row's own one-line reason
+        raise InvalidParameterError(_one_line(exc, "telemetry")) from None
 
 
 def validate_telemetry(row: Mapping[str, Any]) -> dict[str, Any]:

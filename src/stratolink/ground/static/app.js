@@ -66,6 +66,8 @@ async function loadBalloon(id) {
   let query = "max_points=2000";
   if (win) query += `&start=${win[0]}&end=${win[1]}`;
   const path = `/api/balloons/${encodeURIComponent(id)}`;
+  const kinds = ["trajectory", "ensemble"];  // asked for at once, beside the telemetry
+  const asked = Promise.all(kinds.map((kind) => api(`${path}/prediction?kind=${kind}`).catch(() => null)));
   try {
     const series = await api(`${path}/telemetry?${query}`);
     const track = emptyTrack();
@@ -74,16 +76,16 @@ async function loadBalloon(id) {
     if (series.unreadable > 0) flag(`${id}: ${series.unreadable} telemetry row(s) with an impossible time`);
   } catch (err) { flag(`${id}: telemetry: ${err.message}`); }
   b.prediction = null; b.ensemble = null; b.predictionSource = null;
-  for (const kind of ["trajectory", "ensemble"]) {
-    try {
-      const p = await api(`${path}/prediction?kind=${kind}`);
-      if (p.problem) { flag(`${id}: ${kind} prediction #${p.id}: ${p.problem}`); continue; }
-      b[kind === "trajectory" ? "prediction" : "ensemble"] = p.data;
-      const params = p.params || {};
-      const source = params.wind || params.source || params.model || (p.data && p.data.model) || "source not recorded";
-      b.predictionSource = `${source}, made ${new Date(p.created_at * 1000).toISOString().slice(0, 16).replace("T", " ")} UTC`;
-    } catch (e) { /* none yet */ }
-  }
+  const found = await asked;
+  kinds.forEach((kind, i) => {
+    const p = found[i];
+    if (!p) return; // none yet
+    if (p.problem) { flag(`${id}: ${kind} prediction #${p.id}: ${p.problem}`); return; }
+    b[kind === "trajectory" ? "prediction" : "ensemble"] = p.data;
+    const params = p.params || {};
+    const source = params.wind || params.source || params.model || (p.data && p.data.model) || "source not recorded";
+    b.predictionSource = `${source}, made ${new Date(p.created_at * 1000).toISOString().slice(0, 16).replace("T", " ")} UTC`;
+  });
   S.dirty = S.plotsDirty = true;
 }
 
@@ -92,19 +94,20 @@ async function safely(what, promise, fallback) {
 }
 
 async function loadAll() {
-  const [basemap, balloons, links, commands] = await Promise.all([
-    fetch("/static/vendor/countries-50m.json").then((r) => r.json()).catch(() => null),
+  // The base map arrives when it arrives: tracks and plots do not wait for it.
+  fetch("/static/vendor/countries-50m.json").then((r) => r.json())
+    .then((topo) => VIEW.map.setBasemap(topo)).catch((err) => flag(`base map: ${err.message}`));
+  const [balloons, links, commands] = await Promise.all([
     safely("balloons", api("/api/balloons"), []),
     safely("link events", api("/api/links/events"), []),
     safely("commands", api("/api/commands?limit=200"), []),
   ]);
-  if (basemap) { try { VIEW.map.setBasemap(basemap); } catch (err) { flag(`base map: ${err.message}`); } }
   for (const b of balloons) upsertBalloon(b);
   S.links = links.filter((e) => e && isFiniteNumber(e.time));
   for (const c of commands) S.commands.set(c.id, c);
   await Promise.all(S.order.map(loadBalloon));
   if (!S.selected) S.selected = S.order.find((id) => !S.balloons.get(id).problem) || null;
-  await loadAlarms();
+  loadAlarms(); // the badges follow; drawing does not wait for them
   drawAll(); VIEW.map.fit();
   renderFleet(); renderCommands(); renderBalloonSelect();
 }
