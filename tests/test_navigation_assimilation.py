@@ -4,6 +4,8 @@ falls back to the forecast far from it, calibrated intervals, and the verified e
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -107,13 +109,18 @@ def test_measured_history_is_bounded_and_drops_glitches_and_gaps() -> None:
 # ---------------------------------------------------------------------- the estimator
 
 
-def test_estimator_recovers_a_known_profile_near_the_measurements() -> None:
+def test_estimator_recovers_a_known_profile_near_the_measurements(
+    record_property: Callable[[str, object], None],
+) -> None:
     z = np.arange(16000.0, 17600.0, 100.0)
     truth_u = error_profile(z)
     # A climb through 16-17.5 km over the last half hour.
     m = measurements(z, np.linspace(1800.0, 300.0, len(z)), truth_u, np.full(len(z), -1.0))
+    started = time.perf_counter()
     post = WindAssimilator().posterior(observation(m), np.array([T0]), LEVELS,
                                        np.zeros(len(LEVELS)), np.zeros(len(LEVELS)))
+    # Reported, not asserted (timing belongs in benchmarks/navigate_bench.py).
+    record_property("estimator_ms", round(1000.0 * (time.perf_counter() - started), 3))
     near = (LEVELS >= 16000.0) & (LEVELS <= 17500.0)
     err_u = np.abs(post.du_m_s[0] - error_profile(LEVELS))
     err_v = np.abs(post.dv_m_s[0] + 1.0)
@@ -396,3 +403,20 @@ def test_comms_aware_planner_trades_station_time_for_data_when_it_is_worth_it() 
     plain = PlannerController(VEHICLE, replace(quick, data_weight_h_per_gb=0.0), sun_is_up=day,
                               coverage=coverage)
     assert not np.any(plain.levels[plain.plan(waiting)] == 18000.0)
+
+
+def test_coverage_suite_puts_stations_just_outside_service_areas() -> None:
+    from stratolink.errors import InvalidParameterError
+    from stratolink.geo import distance_m
+    from stratolink.navigation.scenarios import make_suite
+
+    sites = [(-45.0, 170.0, 250e3), (-33.9, 151.2, 900e3), (-17.5, -149.6, 900e3)]
+    with pytest.raises(InvalidParameterError):
+        make_suite("coverage", count=2)
+    suite = make_suite("coverage", count=12, sites=sites)
+    assert suite == make_suite("coverage", count=12, sites=sites)
+    for sc in suite:
+        edges = [float(distance_m(sc.station_lat_deg, sc.station_lon_deg, lat, lon)) - r
+                 for lat, lon, r in sites]
+        assert 0.0 < min(edges) <= 200e3 + 1.0
+        assert sc.mission == "station" and sc.error_model == "verified"
