@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,6 +15,9 @@ from rich.table import Table
 
 from stratolink.cli.console import make_console
 from stratolink.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from stratolink.navigation.comms import CoverageMap
 
 
 def _parse_controllers(text: str) -> list[str]:
@@ -29,7 +34,13 @@ def _parse_controllers(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+SCIENCE_GB_PER_DAY = 2.0
+"""Science data an imaging payload produces on the coverage suite."""
+BACKLOG_GB = 10.0
+"""Science data waiting at the start of a coverage-suite flight (after an ocean crossing)."""
+
 PAIRS = (
+    ("planner-comms", "planner"),
     ("planner", "planner-forecast"),
     ("planner", "greedy"),
     ("planner-forecast", "greedy"),
@@ -37,6 +48,40 @@ PAIRS = (
 )
 """Paired comparisons printed when both controllers flew: assimilation's gain, then the
 planner's over greedy."""
+
+
+def coverage_map() -> CoverageMap:
+    """The simulator's providers as expected delivery rates: link rate x the fraction of time
+    the link is up (mean window / (mean window + mean gap), less dropouts and losses)."""
+    from stratolink.navigation.comms import CoverageArea, CoverageMap
+    from stratolink.sim.coverage import default_providers
+
+    areas = []
+    for p in default_providers():
+        duty = 1.0
+        if p.windows:
+            window, gap = sum(p.window_s) / 2, sum(p.gap_s) / 2
+            duty = window / (window + gap)
+        duty *= (1.0 - p.dropout_fraction) * (1.0 - p.profile.loss)
+        areas.append(CoverageArea(p.name, p.profile.rate_bps / 8.0, duty, p.sites,
+                                  p.radius_km * 1000.0))
+    return CoverageMap(tuple(areas))
+
+
+def data_ratio(results: list[Any], mine: str, base: str) -> dict[str, Any] | None:
+    """Mean data delivered by `mine` over `base` on the scenarios both flew, with its CI."""
+    import numpy as np
+
+    from stratolink.navigation.evaluate import ratio_ci95
+
+    a = {r.scenario: r.data_delivered_gb for r in results if r.controller == mine}
+    b = {r.scenario: r.data_delivered_gb for r in results if r.controller == base}
+    shared = sorted(set(a) & set(b))
+    if not shared:
+        return None
+    ratio, (lo, hi) = ratio_ci95(np.array([a[i] for i in shared]),
+                                 np.array([b[i] for i in shared]))
+    return {"data_ratio": round(ratio, 3), "data_ratio_ci95": [round(lo, 3), round(hi, 3)]}
 
 
 def _fmt(value: object) -> str:
@@ -54,11 +99,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command("navigate-eval")
     def navigate_eval(
-        suite: str = typer.Option("small", help="Scenario suite: small or big."),
+        suite: str = typer.Option(
+            "small", help="Scenario suite: small, big, or coverage (stations near providers)."
+        ),
         controllers: str = typer.Option(
-            "greedy,planner,planner-forecast",
+            "",
             help="Comma-separated controllers: greedy, planner (both fold the measured winds "
-            "into the forecast), greedy-forecast, planner-forecast (forecast only).",
+            "into the forecast), greedy-forecast, planner-forecast (forecast only), "
+            "planner-comms (also values sending science data home). Default: greedy,planner,"
+            "planner-forecast; on the coverage suite planner,planner-comms.",
         ),
         workers: int = typer.Option(0, help="Worker processes (0 = one per core)."),
         out: Path = typer.Option(Path("navigate-eval"), help="Directory for the plot and JSON."),
@@ -69,16 +118,22 @@ def register(app: typer.Typer) -> None:
         error_model: str = typer.Option(
             "", help="Forecast error: simple or verified (default: the suite's)."
         ),
+        data_weight: float = typer.Option(
+            4.0, help="planner-comms: hours of station time one delivered GB is worth."
+        ),
     ) -> None:
         """Fly controllers in the true synthetic wind, deciding on forecasts; report TWR50 etc."""
         from stratolink.navigation.evaluate import (
             EvalSettings,
             check_world_available,
             compare,
+            coverage_world,
+            default_world,
             summarise,
         )
         from stratolink.navigation.scenarios import SUITES, make_suite
         from stratolink.navigation.suite import (
+            WorldFactory,
             default_workers,
             plot_flights,
             results_json,
@@ -87,19 +142,35 @@ def register(app: typer.Typer) -> None:
 
         if suite not in SUITES:
             raise InvalidParameterError(f"unknown suite {suite!r}; choose one of {sorted(SUITES)}")
-        if workers < 0 or scenarios < 0 or hours < 0:
-            raise InvalidParameterError("--workers, --scenarios and --hours must not be negative")
+        if workers < 0 or scenarios < 0 or hours < 0 or not data_weight >= 0:
+            raise InvalidParameterError(
+                "--workers, --scenarios, --hours and --data-weight must not be negative"
+            )
         if error_model not in ("", "simple", "verified"):
             raise InvalidParameterError(
                 f"unknown error model {error_model!r}; choose simple or verified"
             )
-        names = _parse_controllers(controllers)
+        spec = SUITES[suite]
+        default_names = "planner,planner-comms" if spec.near_coverage else (
+            "greedy,planner,planner-forecast"
+        )
+        names = _parse_controllers(controllers or default_names)
         check_world_available()
-        cases = make_suite(suite, count=scenarios or None, duration_h=hours or None)
+        world_factory: WorldFactory = default_world
+        sites: list[tuple[float, float, float]] = []
+        if spec.near_coverage:
+            coverage = coverage_map()
+            sites = [(lat, lon, a.radius_m) for a in coverage.areas for lat, lon in a.sites_deg]
+            world_factory = partial(
+                coverage_world, coverage=coverage,
+                science_bytes_per_s=SCIENCE_GB_PER_DAY * 1e9 / 86400.0,
+                backlog_bytes=BACKLOG_GB * 1e9,
+            )
+        cases = make_suite(suite, count=scenarios or None, duration_h=hours or None, sites=sites)
         if error_model:
             cases = [replace(case, error_model=error_model) for case in cases]
         n_workers = workers or default_workers()
-        settings = EvalSettings()
+        settings = EvalSettings(data_weight_h_per_gb=data_weight)
         err = make_console(stderr=True)
         console = make_console()
         started = time.perf_counter()
@@ -119,6 +190,7 @@ def register(app: typer.Typer) -> None:
                 names,
                 settings,
                 workers=n_workers,
+                world_factory=world_factory,
                 on_result=lambda _r: progress.advance(task),
             )
         wall = time.perf_counter() - started
@@ -140,6 +212,7 @@ def register(app: typer.Typer) -> None:
             ("arrival h", "arrival_h"),
             ("wind in 50%", "inside_50"),
             ("wind in 90%", "inside_90"),
+            ("data GB", "data_gb"),
             ("s/flight", "wall_s_per_flight"),
         ]
         for title, _key in columns:
@@ -153,6 +226,15 @@ def register(app: typer.Typer) -> None:
             if comparison is None:
                 continue
             pairs[f"{mine}/{base}"] = comparison
+            if spec.near_coverage:
+                data = data_ratio(results, mine, base)
+                if data is not None:
+                    comparison.update(data)
+                    dlo, dhi = data["data_ratio_ci95"]
+                    console.print(
+                        f"{mine} / {base} data delivered = {data['data_ratio']:.2f} "
+                        f"(95% CI {dlo:.2f}-{dhi:.2f})"
+                    )
             lo, hi = comparison["twr50_ratio_ci95"]
             console.print(
                 f"{mine} / {base} mean TWR50 = {comparison['twr50_ratio']:.2f} "

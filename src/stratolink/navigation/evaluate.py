@@ -48,7 +48,7 @@ class EvalSettings:
     station_radius_m: float = 50_000.0
     level_spacing_m: float = 500.0
     track_every: int = 5
-    data_weight_h_per_gb: float = 1.0  # planner-comms: station hours one delivered GB is worth
+    data_weight_h_per_gb: float = 4.0  # planner-comms: station hours one delivered GB is worth
 
 
 class Station(Protocol):
@@ -141,6 +141,17 @@ def default_world(scenario: Scenario) -> World:
         balloon=SuperpressureBalloon(SuperpressureParams()),
         sun_is_up=sun_is_up,
     )
+
+
+def coverage_world(
+    scenario: Scenario, coverage: CoverageMap, science_bytes_per_s: float, backlog_bytes: float
+) -> World:
+    """`default_world` with a coverage map and science data to send (for comms-aware runs)."""
+    world = default_world(scenario)
+    world.coverage = coverage
+    world.science_bytes_per_s = science_bytes_per_s
+    world.backlog_bytes = backlog_bytes
+    return world
 
 
 @dataclass
@@ -255,7 +266,7 @@ def make_controller(
     sun_is_up: Callable[[FloatArray, FloatArray, FloatArray], Any] | None = None,
     seed: int = 0,
     coverage: CoverageMap | None = None,
-    data_weight_h_per_gb: float = 1.0,
+    data_weight_h_per_gb: float = 4.0,
 ) -> Controller:
     """A fresh controller by name (one of `CONTROLLERS`); `coverage` and the data weight
     serve `planner-comms`."""

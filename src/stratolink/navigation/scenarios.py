@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from stratolink.errors import InvalidParameterError
-from stratolink.geo import EARTH_RADIUS_M
+from stratolink.geo import EARTH_RADIUS_M, distance_m
 
 SUITE_EPOCH_S = 1_735_689_600.0  # 2025-01-01T00:00:00Z: suites sample start times over 2025
 
@@ -41,12 +42,17 @@ class SuiteSpec:
     goto_every: int  # every n-th scenario is a go-to-target mission
     seed: int
     error_model: str = "simple"
+    near_coverage: bool = False  # stations just outside providers' service areas
 
 
 SUITES: dict[str, SuiteSpec] = {
     "small": SuiteSpec("small", count=8, duration_h=24.0, goto_every=4, seed=11),
     "big": SuiteSpec(
         "big", count=120, duration_h=48.0, goto_every=5, seed=2025, error_model="verified"
+    ),
+    "coverage": SuiteSpec(
+        "coverage", count=16, duration_h=24.0, goto_every=0, seed=77, error_model="verified",
+        near_coverage=True,
     ),
 }
 
@@ -69,13 +75,42 @@ def offset_point(
     return float(np.degrees(lat2)), float(lon)
 
 
+Site = tuple[float, float, float]  # latitude, longitude (degrees), service radius (m)
+
+
+def _station_near(rng: np.random.Generator, sites: Sequence[Site]) -> tuple[float, float]:
+    """A station 50-200 km outside one site's service area and inside no other's."""
+    for _ in range(200):
+        lat, lon, radius = sites[int(rng.integers(0, len(sites)))]
+        gap = rng.uniform(50e3, 200e3)
+        bearing = rng.uniform(0.0, 2 * np.pi)
+        east, north = (radius + gap) * np.sin(bearing), (radius + gap) * np.cos(bearing)
+        station = offset_point(lat, lon, east, north)
+        if abs(station[0]) <= 65.0 and all(
+            _distance_m(station, (s_lat, s_lon)) > s_radius for s_lat, s_lon, s_radius in sites
+        ):
+            return station
+    raise InvalidParameterError("no station found outside every service area")
+
+
+def _distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return float(distance_m(a[0], a[1], b[0], b[1]))
+
+
 def make_suite(
-    name: str, count: int | None = None, duration_h: float | None = None
+    name: str, count: int | None = None, duration_h: float | None = None,
+    sites: Sequence[Site] = (),
 ) -> list[Scenario]:
-    """The seeded scenarios of a named suite (optionally fewer or shorter, for quick runs)."""
+    """The seeded scenarios of a named suite (optionally fewer or shorter, for quick runs).
+
+    A `near_coverage` suite needs the providers' `sites`: its stations lie 50-200 km
+    outside a service area, so a balloon can trade station time for sending its data.
+    """
     if name not in SUITES:
         raise InvalidParameterError(f"unknown suite {name!r}; choose one of {sorted(SUITES)}")
     spec = SUITES[name]
+    if spec.near_coverage and not sites:
+        raise InvalidParameterError(f"suite {name!r} needs the coverage sites")
     n = spec.count if count is None else count
     hours = spec.duration_h if duration_h is None else duration_h
     if n < 1 or hours <= 0:
@@ -87,6 +122,8 @@ def make_suite(
         hemisphere = 1.0 if rng.random() < 0.6 else -1.0
         station_lat = hemisphere * rng.uniform(5.0, 60.0)
         station_lon = rng.uniform(-180.0, 180.0)
+        if spec.near_coverage:
+            station_lat, station_lon = _station_near(rng, sites)
         distance_km = rng.uniform(120.0, 200.0) if mission == "goto" else rng.uniform(0.0, 200.0)
         bearing = rng.uniform(0.0, 2 * np.pi)
         start_lat, start_lon = offset_point(
