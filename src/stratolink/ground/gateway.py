@@ -20,7 +20,8 @@ from typing import Any, Protocol
 import cbor2
 
 from stratolink.errors import StratolinkError
-from stratolink.ground.store import CommandStateError, MissionStore, validate_telemetry
+from stratolink.ground.store import CommandStateError, MissionStore
+from stratolink.ground.validation import validate_telemetry
 
 log = logging.getLogger(__name__)
 

@@ -300,14 +300,18 @@ class MissionStore:
         if new_ids:
             self.ensure_balloons(new_ids)
             known.update(new_ids)
-        aggregates = tiers.tier_rows(batch)
         with self.engine.begin() as conn:
-            _executemany(conn, telemetry.insert().inline(), batch, TELEMETRY_FIELDS)
-            if aggregates:
-                # A fixed key order keeps concurrent writers from deadlocking on PostgreSQL.
-                aggregates.sort(key=lambda r: (r["balloon_id"], r["width_s"], r["bucket"]))
-                _executemany(conn, self._tier_upsert(), aggregates, tuple(aggregates[0]))
+            self._insert_rows(conn, batch)
         return len(batch)
+
+    def _insert_rows(self, conn: Connection, batch: list[dict[str, Any]]) -> None:
+        """Clean rows and their tier aggregates, inside the caller's transaction."""
+        aggregates = tiers.tier_rows(batch)
+        _executemany(conn, telemetry.insert().inline(), batch, TELEMETRY_FIELDS)
+        if aggregates:
+            # A fixed key order keeps concurrent writers from deadlocking on PostgreSQL.
+            aggregates.sort(key=lambda r: (r["balloon_id"], r["width_s"], r["bucket"]))
+            _executemany(conn, self._tier_upsert(), aggregates, tuple(aggregates[0]))
 
     def _tier_upsert(self) -> Any:
         """INSERT of tier aggregates that adds onto an existing bucket (sums, extremes)."""
@@ -680,7 +684,7 @@ class MissionStore:
             if not new:
                 return False, [], []
             if rows:
-                conn.execute(telemetry.insert(), [dict(r) for r in rows])
+                self._insert_rows(conn, [dict(r) for r in rows])
             for balloon_id, seq, state, reason in reports:
                 current = conn.execute(select(commands).where(
                     commands.c.balloon_id == balloon_id, commands.c.seq == seq)
