@@ -256,9 +256,6 @@ class Reassembler:
                 return CompletedFile(header.parent_id, str(row[0]), str(row[1]), final,
                                      int(row[2]), bytes(row[3]))
             return None  # a late duplicate of a file that is gone
-        else:
-            self._db.execute("UPDATE files SET updated = ?, expires = MAX(expires, ?) "
-                             "WHERE parent = ?", (now, bundle.expires_at, header.parent_id))
         final = self.final_path(header.parent_id, header.name)
         if final.exists() and file_sha256(final) == header.sha256:
             # Completed just before a crash, before it was noted: note it now.
@@ -271,8 +268,13 @@ class Reassembler:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        self._db.execute("INSERT OR REPLACE INTO ranges (parent, start, stop) VALUES (?, ?, ?)",
-                         (header.parent_id, header.offset, header.offset + len(data)))
+        with self._db:  # one commit per fragment: its range and the file's last activity
+            self._db.execute("BEGIN")
+            self._db.execute("INSERT OR REPLACE INTO ranges (parent, start, stop) "
+                             "VALUES (?, ?, ?)",
+                             (header.parent_id, header.offset, header.offset + len(data)))
+            self._db.execute("UPDATE files SET updated = ?, expires = MAX(expires, ?) "
+                             "WHERE parent = ?", (now, bundle.expires_at, header.parent_id))
         return self._maybe_complete(header.parent_id)
 
     def _admit(self, source: str, header: FragmentHeader) -> None:
