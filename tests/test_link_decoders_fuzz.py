@@ -155,8 +155,6 @@ def test_command_decode_is_a_command_or_a_command_error(raw: Any) -> None:
     assert math.isfinite(command.issued_at) and math.isfinite(command.expires_at)
 
 
-@pytest.mark.xfail(reason="commands' times beyond float range: fixed on the command side "
-                          "(link/commands.py, issue 10)", strict=False)
 @pytest.mark.parametrize("field", ["issued_at", "expires_at"])
 def test_command_times_beyond_float_range_are_a_command_error(field: str) -> None:
     raw = {"balloon_id": "SL-1", "seq": 1, "issued_at": 1.8e9, "expires_at": 1.8e9 + 60,
