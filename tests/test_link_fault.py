@@ -1,4 +1,5 @@
-"""Fault injection: 50 crashes of either end and 50 path outages during a 200 MB transfer."""
+"""Fault injection: 50 crashes of either end and 50 path outages during a 60 MB transfer
+(sized so a busy 2-core CI machine finishes it well inside the test timeout)."""
 
 from __future__ import annotations
 
@@ -37,9 +38,9 @@ def test_no_loss_no_duplicates_under_crashes_and_outages(tmp_path: Path) -> None
     pair = LinkPair(tmp_path, "balloon/SL-1", PATHS, LinkSettings())
     net = pair.network({p.name: (PROFILE, up_for(p.name)) for p in PATHS}, start=T0)
     digests = {}
-    for i in range(4):  # 4 x 50 MB
+    for i in range(4):  # 4 x 15 MB
         f = tmp_path / f"science-{i}.bin"
-        f.write_bytes(os.urandom(50_000_000))
+        f.write_bytes(os.urandom(15_000_000))
         digests[net.balloon.submit_file(f, "ground", now=T0, lifetime=86400.0)] = \
             hashlib.sha256(f.read_bytes()).hexdigest()
     crashes = sorted(T0 + rng.uniform(0.5, horizon - 2.0) for _ in range(50))
