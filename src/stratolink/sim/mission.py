@@ -255,13 +255,14 @@ def forecast_bundle(world: MissionWorld, balloon_id: str, now: float, seed: int,
 
 def build_agent(cfg: MissionConfig, out_dir: Path, world: MissionWorld,
                 vehicle: VehicleModel, operator: Ed25519PublicKey) -> OnboardAgent:
-    """The onboard agent of `cfg`'s balloon, trusting `operator`, with its state in out_dir."""
+    """The onboard agent of `cfg`'s balloon, trusting `operator` as its flight director, with
+    its state in out_dir."""
     return agent_for_balloon(
         balloon_id=cfg.balloon_id, vehicle=vehicle, controller=cfg.controller,
         operators={OPERATOR: operator}, state_dir=out_dir / "balloon",
         forecast=world.forecast(cfg.launch_time_s, 1),
         target=Target(cfg.target_lat_deg, cfg.target_lon_deg), forecast_loader=world.load,
-        config=cfg.agent, seed=cfg.wind_seed,
+        config=cfg.agent, seed=cfg.wind_seed, roles={OPERATOR: "flight-director"},
     )
 
 
