@@ -71,6 +71,7 @@ def quiet_mission(tmp_path_factory: pytest.TempPathFactory) -> object:
             ScheduledCommand(2 * 3600.0, {"type": "target-altitude", "altitude_m": 30000.0}),
             ScheduledCommand(3 * 3600.0, {"type": "station", "lat_deg": -44.0,
                                           "lon_deg": 174.0}),
+            ScheduledCommand(4 * 3600.0, {"type": "set-controller", "controller": "greedy"}),
         ),
     )
     return run_mission(config, tmp_path_factory.mktemp("mission"))
@@ -91,6 +92,7 @@ def test_every_command_is_answered_and_only_valid_ones_act(quiet_mission: object
     assert states[1][0] == "done" and states[3][0] in ("accepted", "done")
     assert states[2][0] == "rejected"
     assert states[2][1].startswith("target-altitude: 30000 m is outside the balloon's band")
+    assert states[4] == ("done", "flying the greedy controller")  # the flight director's
     hold_start = int(1 * 60) + 1
     assert result.track["target_alt"][hold_start + 5] == 18000.0  # type: ignore[attr-defined]
 
@@ -103,7 +105,7 @@ def test_every_bundle_is_accounted_for(quiet_mission: object) -> None:
     assert classes["science"].delivered + classes["science"].pending == 3
     assert classes["forecast"].generated == 1 and classes["forecast"].delivered == 1
     acks = classes["command-ack"]
-    assert acks.delivered == acks.generated >= 4  # accepted, done, rejected, accepted
+    assert acks.delivered == acks.generated >= 6  # accepted+done, rejected, accepted, 2 more
     for stats in classes.values():
         assert all(lat >= 0 for lat in stats.latencies_s)
     assert sum(result.bytes_per_provider.values()) > 1_000_000  # type: ignore[attr-defined]
