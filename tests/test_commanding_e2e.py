@@ -23,13 +23,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 PASSWORD = "choose-a-long-one"
 OUT_DIR = Path("stratolink-out")
 WAIT_S = 120.0  # generous: the machine may be busy
@@ -156,18 +152,6 @@ def mission(tmp_path: Path) -> Iterator[tuple[str, FlightProcess, Path]]:
             assert "Traceback" not in err, err[-3000:]
         server.terminate()
         server.wait(timeout=30)
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install the Debian package 'chromium'",
-                    pytrace=False)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1600, "height": 960})
-        yield context.new_page()
-        browser.close()
 
 
 def log_in(page: Page, username: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from ground_helpers import OPERATOR, PASSWORD, seed_operator
 from ground_server import BackgroundServer
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 from sqlalchemy import insert
 
 from stratolink.ground.api import create_app
@@ -22,10 +22,6 @@ from stratolink.ground.schema import balloons, predictions, telemetry
 from stratolink.ground.seed import seed_demo
 from stratolink.ground.store import MissionStore
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 OUT_DIR = Path("stratolink-out")
 
 
@@ -39,23 +35,6 @@ def served(tmp_path: Path) -> Iterator[tuple[str, MissionStore]]:
     store.close()
 
 
-@pytest.fixture
-def page() -> Iterator[Page]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install the Debian package 'chromium'",
-                    pytrace=False)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1600, "height": 960},
-                                      accept_downloads=True)
-        page = context.new_page()
-        outside: list[str] = []
-        page.on("request", lambda r: outside.append(r.url)
-                if not r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:"))
-                else None)
-        yield page
-        browser.close()
-        assert outside == [], f"the page reached outside the test server: {outside[:3]}"
 
 
 def _wait_for_command(store: MissionStore, altitude: float, timeout: float = 10.0) -> dict:
