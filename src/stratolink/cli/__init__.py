@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="stratolink")
     except StratolinkError as exc:
-        error_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        error_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         error_console.print("[yellow]interrupted[/]")
