@@ -8,10 +8,6 @@ at the estimated rate times a gain that cycles around 1 to probe for more (1.25,
 drain the queue the probe built), and the window caps the data in flight at twice the
 bandwidth-delay product. Isolated losses change neither; only persistent congestion resets.
 
-While the sender has nothing to send (`app_limited`, set by the link node), rates measured
-cannot lower the estimate and do not count as the plateau that ends start-up: a balloon
-that sent only positions for an hour must not start a file at the positions' rate.
-
 aioquic paces at window / smoothed RTT, which would keep a standing queue of a full
 bandwidth-delay product in front of the bottleneck (and delay urgent packets by as much);
 `use_rate_pacing` replaces a connection's pacer with one that paces at this controller's
@@ -36,11 +32,8 @@ from aioquic.quic.recovery import QuicPacketPacer
 NAME = "stratolink-rate"
 STARTUP_GAIN = 2.885  # 2/ln 2: doubles the delivery rate each round trip
 PROBE_GAINS = (1.25, 0.8, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
-WINDOW_GAIN = 3.0  # data in flight allowed, in bandwidth-delay products (acks come late
-# from a busy receiver, and a window-limited sender stops pacing)
+WINDOW_GAIN = 2.0  # data in flight allowed, in bandwidth-delay products
 BANDWIDTH_WINDOW_ROUNDS = 10
-BANDWIDTH_WINDOW_MIN_S = 4.0  # a busy receiver's late acks must not make the path look slow
-STARTUP_FLAT_ROUNDS = 5  # rounds without 25% more delivery rate that end start-up
 
 
 class WindowedMax:
@@ -86,8 +79,6 @@ class RateBasedCongestionControl(QuicCongestionControl):
         self._cycle_start = 0.0
         self.bandwidth = 0.0  # bytes/s, the current estimate of the bottleneck rate
         self.pacing_rate = 0.0  # bytes/s to pace at (0: not known yet)
-        self.app_limited = False  # set by the sender: it has nothing more to send now
-        self._unlimited_at = 0.0  # when the sender last had more to send
 
     def on_packet_acked(self, *, now: float, packet: QuicSentPacket) -> None:
         self.bytes_in_flight -= packet.sent_bytes
@@ -97,30 +88,21 @@ class RateBasedCongestionControl(QuicCongestionControl):
         window = max(self._srtt, 0.01)
         while len(history) > 2 and history[1][0] <= now - window:
             history.popleft()
-        if not self.app_limited:
-            self._unlimited_at = now
-        # While app-limited, old samples do not age out: the path did not get slower.
-        horizon = self._unlimited_at - max(BANDWIDTH_WINDOW_ROUNDS * window,
-                                           BANDWIDTH_WINDOW_MIN_S)
         t0, d0 = history[0]
         if now - t0 >= 0.5 * window:
-            rate = (self._delivered - d0) / (now - t0)
-            if not self.app_limited or rate > self._max_rate.best(horizon):
-                self._max_rate.add(now, rate)
-        bw = self._max_rate.best(horizon)
+            self._max_rate.add(now, (self._delivered - d0) / (now - t0))
+        bw = self._max_rate.best(now - BANDWIDTH_WINDOW_ROUNDS * window)
         self.bandwidth = bw
         if self._startup:
             self.congestion_window += packet.sent_bytes  # doubles each round trip
             self.pacing_rate = STARTUP_GAIN * bw
             if now - self._round_start >= window:
                 self._round_start = now
-                if self.app_limited:
-                    pass  # no evidence about the path's rate this round
-                elif bw > 1.25 * self._round_best:
+                if bw > 1.25 * self._round_best:
                     self._round_best, self._plateau_rounds = bw, 0
                 else:
                     self._plateau_rounds += 1
-                if self._plateau_rounds >= STARTUP_FLAT_ROUNDS and bw > 0:
+                if self._plateau_rounds >= 3 and bw > 0:
                     self._startup = False
                     self._cycle_start = now
             return

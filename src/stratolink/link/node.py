@@ -6,11 +6,10 @@ on every provider path, probes each, declares a path dead when it has heard noth
 per QUIC stream; the receiver answers on the same stream once the bundle is committed to its
 own store, and only then does the sender forget it. Urgent bundles are served first at every
 level: the store hands them out first, the most preferred path takes them first whatever
-bulk is in flight, and QUIC serves their streams first (`scheduling`; then bundles resent
-after a failover, then bulk one bundle after another, oldest first). QUIC holds less than
-about one bandwidth-delay product of bulk it has not sent yet, and none of it ahead of an
-urgent bundle, so a command queued behind gigabytes of bulk leaves with the next packets;
-bulk is striped over every path that is up.
+bulk is in flight, and their streams are put ahead of bulk streams inside QUIC. Only about
+one and a half bandwidth-delay products of bulk are inside QUIC at a time, so a command
+queued behind gigabytes of bulk leaves with the next packets; bulk is striped over every
+path that is up.
 
 Per-packet cost is kept low because it bounds the rate on a small flight computer: the
 receiver acknowledges QUIC packets every few milliseconds rather than every packet, bundles
@@ -48,7 +47,6 @@ from stratolink.link.quic import (
     server_configuration,
 )
 from stratolink.link.ratelog import RateLimitedLog
-from stratolink.link.scheduling import serve_in_order
 from stratolink.link.store import BundleStore
 
 log = logging.getLogger(__name__)
@@ -58,15 +56,11 @@ MAX_HANDSHAKES_PER_HOST = 8  # unfinished handshakes one IP address may hold on 
 REFUSALS = ("auth-failure", "bad-datagram", "bad-bundle")  # logged at most once an interval
 STREAM_REFUSED = 0x101  # application error code of a stream refused for a receive limit
 ACK_DELAY_S = 0.005  # QUIC acknowledgements at most this late (peers allow 25 ms)
-UNSENT_BDP_GAIN = 0.5  # bulk QUIC holds unsent, in bandwidth-delay products (plus a bundle)
-FRAGMENTS_PER_TAKE = 4  # fragments written to their files per `take_deliveries` call (each
-# is a write and a disk flush: more would stall acknowledgements on a slow disk)
+BULK_BDP_GAIN = 1.5  # bulk handed to QUIC per path, in bandwidth-delay products...
+BULK_SLACK_BUNDLES = 2  # ...plus this many bundles (a bundle is acked when it is whole)
+FRAGMENTS_PER_TAKE = 16  # fragments written to their files per `take_deliveries` call
 IN_FLIGHT_CHECK_S = 0.1  # how often bundles in flight are checked for their timeout
 QUEUE_RECHECK_S = 0.5  # an empty queue is asked again at least this often
-# Files go as 256 KiB fragments: each costs the receiver a write, a flush and a few rows,
-# so bigger ones move more per flush; smaller ones would be resent more cheaply on failover.
-FRAGMENT_BYTES = 256 * 1024
-ENQUEUE_BATCH_BYTES = 4 * 1024 * 1024  # a queued file is committed this much at a time
 COMMIT_WINDOW_S = 0.02  # arriving bulk waits at most this long to share a disk flush...
 COMMIT_MAX_BYTES = 1 << 20  # ...or until this much is waiting (urgent bundles: at once)
 
@@ -98,7 +92,6 @@ class _Connection:
     buffered: int = 0  # bytes held in `receiving`
     refused_streams: set[int] = field(default_factory=set)
     in_flight_bytes: int = 0  # sum of the sizes in `in_flight`
-    order: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # see stream_key
     # (queue generation, time) when the store had nothing for it: for bulk (False) or for
     # urgent bundles only (True, asked while the bulk budget is spent)
     queue_seen_empty: dict[bool, tuple[int, float]] = field(default_factory=dict)
@@ -109,7 +102,6 @@ class _Connection:
 
     def pop_in_flight(self, stream_id: int) -> _Sent | None:
         sent = self.in_flight.pop(stream_id, None)
-        self.order.pop(stream_id, None)
         if sent is not None:
             self.in_flight_bytes -= sent.size
         return sent
@@ -117,14 +109,8 @@ class _Connection:
     def clear_in_flight(self) -> list[_Sent]:
         out = list(self.in_flight.values())
         self.in_flight.clear()
-        self.order.clear()
         self.in_flight_bytes = 0
         return out
-
-    def stream_key(self, stream_id: int) -> tuple[int, ...]:
-        """Service order of a stream inside QUIC (lowest first); streams this end did not
-        open carry its answers to the peer's bundles, which free the peer's budget: first."""
-        return self.order.get(stream_id, (-1, 0, stream_id))
 
 
 def _load_peer_certificate(pem: bytes) -> str:
@@ -183,7 +169,6 @@ class LinkNode:
         self._commit_due = float("inf")  # when what waits in `_to_commit` must be stored
         self._acked: list[str] = []  # sent bundles the peer has, not yet forgotten
         self._released: list[str] = []  # sent bundles to queue again
-        self._retry: set[str] = set()  # of which those whose path failed: resend them first
         self._queue_generation = 0  # changes whenever the outbound queue may have grown
         self._next_in_flight_check = 0.0
 
@@ -196,20 +181,18 @@ class LinkNode:
 
     def submit_file(self, path: str | Path, destination: str, now: float, lifetime: float,
                     priority: Priority = Priority.BULK, kind: str = "file",
-                    fragment_size: int = FRAGMENT_BYTES, parent_id: str | None = None) -> str:
+                    fragment_size: int = 64 * 1024, parent_id: str | None = None) -> str:
         """Queue a file of any size as fragments; returns the parent id it will arrive as."""
         parent, fragments = split_file(path, source=self.node_id, destination=destination,
                                        now=now, lifetime=lifetime, priority=priority,
                                        kind=kind, fragment_size=fragment_size,
                                        parent_id=parent_id)
         batch: list[Bundle] = []
-        batch_bytes = 0
         for fragment in fragments:
             batch.append(fragment)
-            batch_bytes += len(fragment.payload)
-            if batch_bytes >= ENQUEUE_BATCH_BYTES:  # bounded transactions, bounded memory
+            if len(batch) >= 256:
                 self.store.enqueue_many(batch)
-                batch, batch_bytes = [], 0
+                batch = []
         if batch:
             self.store.enqueue_many(batch)
         self._queue_generation += 1
@@ -383,7 +366,6 @@ class LinkNode:
         use_rate_pacing(quic._loss)
         conn = _Connection(quic, path, addr, now, last_rx=now,
                            initial_dcid=header.destination_cid)
-        serve_in_order(quic, conn.stream_key)
         if successor:
             replaced = self._pending.pop((path, addr), None)
             if replaced is not None:
@@ -545,10 +527,9 @@ class LinkNode:
                                                        self.settings.idle_timeout_s)
         quic = QuicConnection(configuration=self._client_config)
         use_rate_pacing(quic._loss)
-        conn = _Connection(quic, name, path.gateway_address, now, peer=None, last_rx=now)
-        serve_in_order(quic, conn.stream_key)
         quic.connect(path.gateway_address, now=now)
-        self._connections[(name, path.gateway_address)] = conn
+        self._connections[(name, path.gateway_address)] = _Connection(
+            quic, name, path.gateway_address, now, peer=None, last_rx=now)
         self._reconnect_at[name] = now + self._backoff[name]
         self._backoff[name] = min(self._backoff[name] * 2, self.settings.reconnect_max_s)
 
@@ -557,9 +538,6 @@ class LinkNode:
         self._forget(conn)
         sents = conn.clear_in_flight()
         self._released.extend(sent.bundle_id for sent in sents)
-        if len(self._retry) > 4096:  # ids of resent bundles that expired meanwhile
-            self._retry.clear()
-        self._retry.update(sent.bundle_id for sent in sents)
         self._flush_store(now)
         moved = len(sents)
         if conn.quic._state not in (QuicConnectionState.TERMINATED,):
@@ -708,10 +686,8 @@ class LinkNode:
 
     def _pump(self, now: float) -> None:
         """Hand queued bundles to live paths, most urgent first: navigation and commands
-        whatever is in flight; bulk while the bulk QUIC has not yet sent is under about half
-        a bandwidth-delay product plus one bundle (so QUIC never runs dry, and what is sent
-        and awaits its bundle acknowledgement covers however long those take), striped over
-        every path that may carry it."""
+        whatever is in flight, bulk within each path's budget (about 1.5 bandwidth-delay
+        products), striped over every path that may carry it."""
         s = self.settings
         live = [c for c in self._connections.values() if c.established and not c.closed]
         live.sort(key=lambda c: self.paths[c.path].preference)
@@ -722,13 +698,13 @@ class LinkNode:
             status = self.status[conn.path]
             status.rtt_s = rtt
             status.delivery_rate_bps = rate * 8.0
-            unsent_target = UNSENT_BDP_GAIN * rate * rtt + FRAGMENT_BYTES
-            unsent = self._unsent_bytes(conn)
+            limit = int(min(s.max_in_flight_bytes, max(
+                s.min_in_flight_bytes,
+                BULK_BDP_GAIN * rate * rtt + BULK_SLACK_BUNDLES * 65536)))
             max_priority = None if path.stripe_bulk or conn is live[0] else Priority.TELEMETRY
+            added_urgent = False
             while len(conn.in_flight) < s.max_bundles_in_flight:
-                budget = int(min(s.max_in_flight_bytes - conn.in_flight_bytes,
-                                 max(unsent_target - unsent,
-                                     s.min_in_flight_bytes - conn.in_flight_bytes)))
+                budget = limit - conn.in_flight_bytes
                 urgent_only = budget <= 0
                 # Skip asking the store again while nothing was queued since it had nothing
                 # (asked again now and then for bundles queued behind the node's back).
@@ -748,34 +724,26 @@ class LinkNode:
                 for bundle in batch:
                     stream_id = conn.quic.get_next_available_stream_id()
                     data = bundle.encode()
-                    # QUIC serves it by priority, then resent ones (after a failover), then
-                    # oldest first (`scheduling`): set before its data makes it queued.
-                    retry = bundle.id in self._retry
-                    self._retry.discard(bundle.id)
-                    conn.order[stream_id] = (int(bundle.priority), 0 if retry else 1, stream_id)
                     conn.quic.send_stream_data(stream_id, data, end_stream=True)
-                    unsent += len(data)
                     conn.add_in_flight(stream_id, _Sent(bundle.id, len(data),
                                                         int(bundle.priority), now))
+                    added_urgent |= bundle.priority <= Priority.NAVIGATION
                 self.store.mark_sent_many([b.id for b in batch], conn.path, now)
-            cc = conn.quic._loss._cc
-            if hasattr(cc, "app_limited"):  # nothing left for QUIC to send: rates measured
-                cc.app_limited = unsent <= 0  # now say nothing about the path's capacity
-
-    @staticmethod
-    def _unsent_bytes(conn: _Connection) -> int:
-        """Bytes of this end's bundles that QUIC holds but has not sent even once."""
-        streams = conn.quic._streams
-        unsent = 0
-        for stream_id in conn.in_flight:
-            stream = streams.get(stream_id)
-            if stream is not None:
-                unsent += stream.sender._buffer_stop - stream.sender.highest_offset
-        return unsent
+            if added_urgent:
+                self._urgent_first(conn)
 
     @staticmethod
     def _rate(conn: _Connection) -> float:
         return float(getattr(conn.quic._loss._cc, "bandwidth", 0.0))
+
+    @staticmethod
+    def _urgent_first(conn: _Connection) -> None:
+        """Serve command and navigation streams before bulk ones inside QUIC."""
+        queue = getattr(conn.quic, "_streams_queue", None)
+        if queue is None:
+            return
+        priority = {sid: sent.priority for sid, sent in conn.in_flight.items()}
+        queue.sort(key=lambda stream: priority.get(stream.stream_id, int(Priority.BULK)))
 
 
 def _san_of(pem: bytes) -> str:
