@@ -25,7 +25,8 @@ from stratolink.navigation.vehicle import VehicleModel
 from stratolink.sim.operators import enrol_operator
 from stratolink.winds import UniformWindField
 
-T0 = time.time()
+T0 = time.time()  # the ground's API and the balloon both run on this fixed clock, so
+# nothing depends on when (or how slowly) the test runs
 
 
 class Ground:
@@ -36,7 +37,7 @@ class Ground:
         self.store.upsert_balloon("SL-1")
         self.password, self.public = enrol_operator(self.store, tmp_path / "keys", "fd",
                                                     "flight-director", T0)
-        self.api = TestClient(create_app(self.store, response_cache=False))
+        self.api = TestClient(create_app(self.store, response_cache=False, clock=lambda: T0))
         token = self.api.post("/api/auth/login", json={"username": "fd",
                                                         "password": self.password})
         self.headers = {"Authorization": f"Bearer {token.json()['token']}"}
