@@ -425,7 +425,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             arrived = wait_for(lambda: len(received_at(gateway_db, moved)) == len(moved), 60,
                                "the bundles that were in flight on path 1", poll_s=0.2)
             times = received_at(gateway_db, moved)
-            result["failover_s"] = max([t - cut_at for t in times.values()], default=0.0)
+            # A bundle still leased at the cut may have reached the gateway just before it
+            # (its acknowledgement not yet back): it needed no failover, so it counts as 0.
+            result["failover_s"] = max([max(t - cut_at, 0.0) for t in times.values()],
+                                       default=0.0)
             log(f"  {len(moved)} bundles in flight on path 1 at the cut; the last stored "
                 f"{result['failover_s']:.2f} s after it (checked at {arrived - cut_at:.1f} s)")
             flight.stop()
