@@ -22,6 +22,7 @@ import cbor2
 from stratolink.errors import StratolinkError
 from stratolink.ground.store import CommandStateError, MissionStore
 from stratolink.ground.validation import validate_telemetry
+from stratolink.link.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -47,27 +48,6 @@ def command_bundle_id(balloon_id: str, seq: int) -> str:
 
 class RefusedBundle(StratolinkError):
     """A bundle whose content the gateway will not store (wrong balloon, malformed)."""
-
-
-class ThrottledLog:
-    """Warnings about refused input, at most one line per `interval_s` per kind, with a
-    count of what was left out (a hostile peer must not flood the log)."""
-
-    def __init__(self, logger: logging.Logger, interval_s: float = 10.0) -> None:
-        self.logger = logger
-        self.interval_s = interval_s
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
-
-    def warning(self, kind: str, message: str, now: float) -> None:
-        """Log `message` unless a line of this kind was logged less than interval_s ago."""
-        if now - self._last.get(kind, -math.inf) < self.interval_s:
-            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
-            return
-        skipped = self._suppressed.pop(kind, 0)
-        more = f" (and {skipped} more like it since the last line)" if skipped else ""
-        self._last[kind] = now
-        self.logger.warning("gateway: %s%s", message, more)
 
 
 @dataclass
@@ -99,7 +79,7 @@ class GatewayCore:
         self._bundle_factory = bundle_factory
         self.balloons = None if balloons is None else frozenset(balloons)
         self._known: set[str] = set()
-        self.refusals = ThrottledLog(log)
+        self.refusals = RateLimitedLog(log)  # one line, then a summary per interval
         if self.balloons:
             store.ensure_balloons(self.balloons)
             self._known.update(self.balloons)
@@ -127,7 +107,7 @@ class GatewayCore:
         except (StratolinkError, ValueError, TypeError, KeyError, RecursionError,
                 cbor2.CBORDecodeError) as exc:
             error = f"{str(bundle.kind)[:32]} bundle {bundle.id} from {balloon[:64]}: {exc}"
-            self.refusals.warning("refused-content", error, now)
+            self.refusals.log(now, "gateway refused-content", f"gateway: {error}")
             rows, reports = [], []
         if rows and balloon not in self._known:
             self.store.ensure_balloons([balloon], now)  # a pinned, authenticated peer
@@ -137,7 +117,7 @@ class GatewayCore:
             return ReceiveResult(new=False)
         if unknown:
             error = f"{balloon} reported on unknown command(s) {unknown[:10]}"
-            self.refusals.warning("unknown-command", error, now)
+            self.refusals.log(now, "gateway unknown-command", f"gateway: {error}")
         return ReceiveResult(new=True, telemetry_rows=len(rows), commands_updated=moved,
                              error=error)
 
@@ -326,6 +306,7 @@ class GatewayService:
             work += self.core.departures(departed, now)
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + HEARTBEAT_S
+            self.core.refusals.flush(now)  # summaries of refusals whose interval is over
             balloons = sorted(self.core.balloons or ())
             self.core.store.gateway_heartbeat(self.name, now, self._started_at,
                                               {"balloons": balloons})
