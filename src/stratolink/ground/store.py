@@ -500,24 +500,22 @@ class MissionStore:
 
     def record_bundle(self, bundle: Any, received_at: float, provider: str | None = None) -> bool:
         """Store an arriving bundle exactly once (by id); False if it was already stored."""
-        row = {
-            "id": str(bundle.id),
-            "source": str(bundle.source),
-            "destination": str(bundle.destination),
-            "priority": int(bundle.priority),
-            "created": float(bundle.created),
-            "lifetime": float(bundle.lifetime),
-            "kind": str(bundle.kind),
-            "payload": bytes(bundle.payload),
-            "received_at": float(received_at),
-            "provider": provider,
-        }
         with self.engine.begin() as conn:
-            insert = self._insert_ignore(bundles).values(**row)
-            if conn.dialect.insert_returning:
-                return conn.execute(insert.returning(bundles.c.id)).first() is not None
-            # SQLite before 3.35 has no RETURNING; its rowcount is reliable instead.
-            return bool(conn.execute(insert).rowcount == 1)
+            return self._record_bundle(conn, bundle, received_at, provider)
+
+    def _record_bundle(self, conn: Connection, bundle: Any, received_at: float,
+                       provider: str | None) -> bool:
+        """Insert a bundle's row unless its id is stored; True if it was new."""
+        insert = self._insert_ignore(bundles).values(
+            id=str(bundle.id), source=str(bundle.source),
+            destination=str(bundle.destination), priority=int(bundle.priority),
+            created=float(bundle.created), lifetime=float(bundle.lifetime),
+            kind=str(bundle.kind), payload=bytes(bundle.payload),
+            received_at=float(received_at), provider=provider)
+        if conn.dialect.insert_returning:
+            return conn.execute(insert.returning(bundles.c.id)).first() is not None
+        # SQLite before 3.35 has no RETURNING; its rowcount is reliable instead.
+        return bool(conn.execute(insert).rowcount == 1)
 
     def count_bundles(self, kind: str | None = None) -> int:
         """Number of stored bundles (optionally of one kind)."""
@@ -666,21 +664,10 @@ class MissionStore:
         redelivered bundle would then look old). Returns (new, ids of commands moved, seqs
         of reports naming no command); (False, [], []) for a bundle stored before.
         """
-        row = {
-            "id": str(bundle.id), "source": str(bundle.source),
-            "destination": str(bundle.destination), "priority": int(bundle.priority),
-            "created": float(bundle.created), "lifetime": float(bundle.lifetime),
-            "kind": str(bundle.kind), "payload": bytes(bundle.payload),
-            "received_at": float(received_at), "provider": provider,
-        }
         moved: list[int] = []
         unknown: list[int] = []
         with self.engine.begin() as conn:
-            insert = self._insert_ignore(bundles).values(**row)
-            if conn.dialect.insert_returning:
-                new = conn.execute(insert.returning(bundles.c.id)).first() is not None
-            else:
-                new = bool(conn.execute(insert).rowcount == 1)
+            new = self._record_bundle(conn, bundle, received_at, provider)
             if not new:
                 return False, [], []
             if rows:
