@@ -146,8 +146,7 @@ class OnboardAgent:
         self.terminated = False  # cut down: the flight is over, no more steering
         self.actuations: list[dict[str, Any]] = []  # lines for the actuator, not yet taken
         self._pending: dict[int, tuple[str, float]] = {}  # seq -> what completes it
-        self._done_now: set[int] = set()
-        self._done_reason: dict[int, str] = {}
+        self._done_now: dict[int, str] = {}  # seq -> why: done as soon as applied
         self._late_reports: list[tuple[int, str]] = []  # (seq, reason): done, to report
         self._next = {"decide": -math.inf, "position": -math.inf, "telemetry": math.inf,
                       "science": math.inf}
@@ -300,8 +299,7 @@ class OnboardAgent:
         state = "accepted" if decision.accepted else "rejected"
         out = [self._report(seq, state, decision.reason, now)]
         if decision.accepted and seq is not None and seq in self._done_now:
-            self._done_now.discard(seq)
-            out.append(self._report(seq, "done", self._done_reason.pop(seq, "done"), now))
+            out.append(self._report(seq, "done", self._done_now.pop(seq), now))
         return out
 
     def _report(self, seq: int | None, state: str, reason: str, now: float) -> Bundle:
@@ -366,8 +364,7 @@ class OnboardAgent:
 
     def _done(self, seq: int, reason: str) -> None:
         """The command's effect is complete as soon as it is applied."""
-        self._done_now.add(seq)
-        self._done_reason[seq] = reason
+        self._done_now[seq] = reason
 
     def _finish_pending(self, reason: str, kinds: tuple[str, ...]) -> None:
         """Close pending commands of `kinds` that a newer one replaces: done, with why."""

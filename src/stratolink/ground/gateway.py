@@ -79,6 +79,7 @@ class GatewayCore:
         self._bundle_factory = bundle_factory
         self.balloons = None if balloons is None else frozenset(balloons)
         self._known: set[str] = set()
+        self._outbound_ids: dict[str, int] = {}  # bundle id -> command id, until handed over
         self.refusals = RateLimitedLog(log)  # one line, then a summary per interval
         if self.balloons:
             store.ensure_balloons(self.balloons)
@@ -191,6 +192,8 @@ class GatewayCore:
         for command in reversed(self.store.list_commands(state="queued", limit=limit)):
             if not command["signed"] or command["bundle_id"]:
                 continue
+            bundle_id = command_bundle_id(command["balloon_id"], int(command["seq"]))
+            self._outbound_ids[bundle_id] = int(command["id"])
             bundles.append(factory(
                 source=self.node_id,
                 destination=f"balloon/{command['balloon_id']}",
@@ -199,17 +202,15 @@ class GatewayCore:
                 payload=bytes(command["signed"]),
                 now=now,
                 lifetime=max(float(command["expires_at"]) - now, 1.0),
-                bundle_id=command_bundle_id(command["balloon_id"], int(command["seq"])),
+                bundle_id=bundle_id,
             ))
         return bundles
 
     def handed_over(self, bundle: Any, now: float) -> None:
         """The link holds a command's bundle: remember it (it is 'sent' once it leaves)."""
-        balloon = balloon_of(str(bundle.destination))
-        for command in self.store.list_commands(balloon, state="queued", limit=1000):
-            if command_bundle_id(balloon, int(command["seq"])) == bundle.id:
-                self.store.claim_for_link(int(command["id"]), bundle.id, now)
-                return
+        command_id = self._outbound_ids.pop(bundle.id, None)
+        if command_id is not None:
+            self.store.claim_for_link(command_id, bundle.id, now)
 
     def departures(self, departed: Callable[[list[str]], set[str]], now: float) -> int:
         """Mark 'sent' every handed-over command whose bundle has left the ground."""
