@@ -66,6 +66,25 @@ def bind_to_interface(sock: socket.socket, interface: str, where: str) -> None:
                               f"{exc.strerror}") from exc
 
 
+def _bound_socket(family: int, address: tuple[str, int], interface: str | None,
+                  where: str) -> socket.socket:
+    """A non-blocking UDP socket bound to `address` (and `interface`, if given)."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if interface:
+            bind_to_interface(sock, interface, where)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise PathSocketError(f"{where}: cannot bind {address[0]} port {address[1]}: "
+                              f"{exc.strerror}") from exc
+    except BaseException:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
 async def open_client_socket(path: PathConfig) -> tuple[socket.socket, tuple[str, int]]:
     """A balloon's UDP socket for `path`, bound as configured, and the gateway's address."""
     loop = asyncio.get_running_loop()
@@ -86,20 +105,7 @@ async def open_client_socket(path: PathConfig) -> tuple[socket.socket, tuple[str
     family, gateway = gateways[0]
     if not local_host:
         local = ("::" if family == socket.AF_INET6 else "0.0.0.0", local_port)
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        if path.interface:
-            bind_to_interface(sock, path.interface, where)
-        sock.bind(local)
-    except OSError as exc:
-        sock.close()
-        raise PathSocketError(f"{where}: cannot bind {local[0]} port {local[1]}: "
-                              f"{exc.strerror}") from exc
-    except BaseException:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock, gateway
+    return _bound_socket(family, local, path.interface, where), gateway
 
 
 class _PathSocket:
@@ -168,20 +174,7 @@ async def open_server_socket(path: PathConfig) -> socket.socket:
     if not addresses:
         raise PathSocketError(f"{where}: {host!r} has no IPv4 or IPv6 address")
     family, address = addresses[0]
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        if path.interface:
-            bind_to_interface(sock, path.interface, where)
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        raise PathSocketError(f"{where}: cannot bind {address[0]} port {address[1]}: "
-                              f"{exc.strerror}") from exc
-    except BaseException:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
+    return _bound_socket(family, address, path.interface, where)
 
 
 class UdpLinkRunner:
