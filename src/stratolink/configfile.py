@@ -56,14 +56,3 @@ def instant(value: Any, where: str) -> float:
             raise InvalidParameterError(f"{where}: {value!r} is not an ISO 8601 time") from exc
         return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
     raise InvalidParameterError(f"{where} must be an ISO 8601 time or seconds since 1970")
-
-
-def existing_files(value: Any, where: str, base_dir: Path) -> tuple[str, ...]:
-    """A list of file paths (relative to `base_dir`) as absolute strings; each must exist."""
-    if not isinstance(value, list):
-        raise InvalidParameterError(f"{where} must be a list of paths")
-    files = tuple(str((base_dir / str(name)).resolve()) for name in value)
-    for name in files:
-        if not Path(name).is_file():
-            raise InvalidParameterError(f"wind file {name} does not exist")
-    return files

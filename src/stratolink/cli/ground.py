@@ -32,8 +32,11 @@ def serve(
     response_cache: bool = typer.Option(True, "--response-cache/--no-response-cache",
                                         help="Reuse GET answers until the store changes."),
     forecast: str = typer.Option("", "--forecast", help="Uplink forecasts to every balloon: "
-                                 "synthetic:SEED, or a GRIB2/NetCDF file (resent when it "
-                                 "changes). Needs --gateway-port."),
+                                 "synthetic:SEED, a GRIB2/NetCDF file, or wind data named as "
+                                 "gfs:latest, a cycle time, a folder or a glob (packed into "
+                                 "one file; resent when it changes). Needs --gateway-port."),
+    forecast_region: str = typer.Option("", "--forecast-region", help="Cut uplinked wind "
+                                        "data to NORTH,SOUTH,WEST,EAST (degrees)."),
     forecast_hours: float = typer.Option(6.0, "--forecast-hours",
                                          help="Hours between synthetic forecast issues."),
     wind: str = typer.Option("", "--wind", help="Wind data for /api/v1/ (Tawhiri API) and "
@@ -52,7 +55,10 @@ def serve(
 
         if not gateway_port:
             raise InvalidParameterError("--forecast needs --gateway-port (forecasts go over it)")
-        uplink = ForecastUplink(ForecastSource.parse(forecast), forecast_hours * 3600.0)
+        from stratolink.winds.region import Region
+
+        region = Region.parse(forecast_region) if forecast_region else None
+        uplink = ForecastUplink(ForecastSource.parse(forecast, region), forecast_hours * 3600.0)
     store = MissionStore(db)
     if demo and not store.list_balloons():
         from stratolink.ground.seed import seed_demo

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stratolink.configfile import check_keys, existing_files, number, read_toml
+from stratolink.configfile import check_keys, number, read_toml
 from stratolink.errors import InvalidParameterError
 from stratolink.flight.agent import AgentConfig
 from stratolink.link.paths import valid_interface_name
+from stratolink.winds.datasets import resolve_entries
 
 SENSOR_SOURCES = ("stdin", "simulate")
 
@@ -162,7 +163,7 @@ def flight_from_dict(data: dict[str, Any], base_dir: Path = Path(".")) -> Flight
     check_keys(launch, {"lat", "lon", "altitude_m"}, "launch")
     wind = data.get("wind", {})
     check_keys(wind, {"synthetic_seed", "files"}, "wind")
-    wind_files = existing_files(wind.get("files", []), "wind.files", base_dir)
+    wind_files = resolve_entries(wind.get("files", []), "wind.files", base_dir)
     agent = data.get("agent", {})
     check_keys(agent, AGENT_TIMING_KEYS, "agent")
     # Science comes from the instruments' spool folder, not from the agent.

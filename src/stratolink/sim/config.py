@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from stratolink.configfile import check_keys, existing_files, instant, number, read_toml
+from stratolink.configfile import check_keys, instant, number, read_toml
 from stratolink.errors import InvalidParameterError
 from stratolink.flight.agent import AgentConfig
 from stratolink.flight.runconfig import AGENT_TIMING_KEYS, agent_timing
@@ -18,6 +18,7 @@ from stratolink.link.contract import validate_action
 from stratolink.link.emulator import LinkProfile
 from stratolink.sim.coverage import Provider, default_providers
 from stratolink.sim.mission import FaultPlan, MissionConfig, ScheduledCommand
+from stratolink.winds.datasets import resolve_entries
 
 HOUR = 3600.0
 SECTIONS = {"mission", "launch", "target", "wind", "agent", "provider", "command", "faults"}
@@ -79,7 +80,7 @@ def mission_from_dict(data: dict[str, Any], base_dir: Path = Path(".")) -> Missi
     controller = str(m.get("controller", cfg.controller))
     if controller not in ("planner", "greedy"):
         raise InvalidParameterError(f"mission.controller {controller!r}: use planner or greedy")
-    wind_files = existing_files(wind.get("files", []), "wind.files", base_dir)
+    wind_files = resolve_entries(wind.get("files", []), "wind.files", base_dir)
     d = AgentConfig()
     agent_cfg = AgentConfig(
         **agent_timing(agent),

@@ -219,3 +219,29 @@ def resolve_all(specs: list[str], root: Path | None = None) -> WindSource:
     for source in sources:
         paths.extend(p for p in source.paths if p not in paths)
     return WindSource(tuple(paths), ", ".join(s.name for s in sources))
+
+
+def resolve_entries(entries: Any, where: str, base_dir: Path,
+                    root: Path | None = None) -> tuple[str, ...]:
+    """A config file's list of wind specs as absolute file paths, in dataset order.
+
+    Each entry is any wind spec (`gfs:latest`, a cycle time, a folder, a glob or a file);
+    relative paths and globs are taken relative to `base_dir` (the config file's folder).
+    An empty list means no data (synthetic winds).
+    """
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        raise InvalidParameterError(f"{where} must be a list of wind data names "
+                                    "(files, folders, globs, cycle times or MODEL:latest)")
+    specs = []
+    for entry in entries:
+        local = base_dir / entry
+        is_path = (local.exists() or glob.has_magic(entry) or "/" in entry or os.sep in entry
+                   or Path(entry).suffix.lower() in _DATA_SUFFIXES)
+        specs.append(str(local) if is_path and not Path(entry).is_absolute() else entry)
+    if not specs:
+        return ()
+    try:
+        source = resolve_all(specs, root)
+    except InvalidParameterError as exc:
+        raise InvalidParameterError(f"{where}: {exc}") from None
+    return tuple(str(p.resolve()) for p in source.paths)

@@ -26,8 +26,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from stratolink.errors import InvalidParameterError, StratolinkError
 from stratolink.winds.datasets import (
     CycleInfo,
@@ -36,6 +34,7 @@ from stratolink.winds.datasets import (
     cycle_folder,
     parse_cycle,
 )
+from stratolink.winds.region import Region, crop_to_region
 
 GFS_LEVELS_HPA = (1000, 975, 950, 925, 900, 850, 800, 750, 700, 650, 600, 550, 500, 450, 400,
                   350, 300, 250, 200, 150, 100, 70, 50, 40, 30, 20, 15, 10, 7, 5, 3, 2, 1)
@@ -63,35 +62,6 @@ MODELS = {
     "gefs": ModelSpec("gefs", "herbie", "gefs", {"0p50": "atmos.5"}, GEFS_LEVELS_HPA),
     "ecmwf": ModelSpec("ecmwf", "ecmwf", "ifs", {"0p25": "oper"}, ECMWF_LEVELS_HPA, 12),
 }
-
-
-@dataclass(frozen=True)
-class Region:
-    """A latitude/longitude box (degrees; west may exceed east across the antimeridian)."""
-
-    north: float
-    south: float
-    west: float
-    east: float
-
-    @classmethod
-    def parse(cls, text: str) -> Region:
-        """From `NORTH,SOUTH,WEST,EAST`."""
-        try:
-            north, south, west, east = (float(x) for x in text.split(","))
-        except ValueError:
-            raise InvalidParameterError(
-                f"region {text[:60]!r} is not NORTH,SOUTH,WEST,EAST in degrees") from None
-        if not (-90 <= south < north <= 90) or not all(
-                np.isfinite([west, east])) or west == east:
-            raise InvalidParameterError(
-                f"region {text[:60]!r}: need -90 <= south < north <= 90 and west != east")
-        return cls(north, south, west, east)
-
-    def longitude_mask(self, lons: np.ndarray) -> np.ndarray:
-        """Which of `lons` lie inside, going east from west to east."""
-        width = (self.east - self.west) % 360.0
-        return (np.asarray(lons) - self.west) % 360.0 <= width + 1e-9
 
 
 @dataclass
@@ -259,14 +229,7 @@ def _crop(path: Path, region: Region, target: Path) -> None:
     from stratolink.winds.gridded import _wanted_variables
 
     ds = open_wind_dataset(path, select=_wanted_variables)
-    lat_name = "latitude" if "latitude" in ds.coords else "lat"
-    lon_name = "longitude" if "longitude" in ds.coords else "lon"
-    lats = ds[lat_name].values
-    keep_lat = np.flatnonzero((lats >= region.south - 1e-9) & (lats <= region.north + 1e-9))
-    keep_lon = np.flatnonzero(region.longitude_mask(ds[lon_name].values))
-    if keep_lat.size < 2 or keep_lon.size < 2:
-        raise StratolinkError(f"the region holds fewer than 2x2 grid points of {path.name}")
-    ds.isel({lat_name: keep_lat, lon_name: keep_lon}).to_netcdf(target)
+    crop_to_region(ds, region, path.name).to_netcdf(target)
 
 
 def _final_name(request: FetchRequest, cycle: datetime, hour: int) -> str:
