@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from pathlib import Path
 
@@ -114,6 +115,11 @@ def register(app: typer.Typer) -> None:
                                      "rioxarray): land where the descent meets it."),
         wind_seed: int = typer.Option(0, help="Seed of the synthetic wind field."),
         ensemble: int = typer.Option(0, help="Members of a Monte-Carlo ensemble (0: single)."),
+        members: str = typer.Option(None, help="Fly every cached member of an ensemble "
+                                    "forecast instead: MODEL:latest or MODEL:CYCLE (GEFS "
+                                    "members from `winds fetch --model gefs --member N`)."),
+        landing: Path = typer.Option(None, help="Write the ensemble's landing probability "
+                                     "grid and 50%/90% contours as GeoJSON."),
         seed: int = typer.Option(0, help="Seed of the ensemble's perturbations."),
         out: Path = typer.Option(None, help="Write the result: .json, .geojson or .csv."),
         plot: Path = typer.Option(None, help="Write a PNG map of the result."),
@@ -136,21 +142,41 @@ def register(app: typer.Typer) -> None:
             from stratolink.flight.terrain import Terrain
 
             ground = Terrain.from_file(terrain)
-        elif ensemble == 0 and chosen.name in ("standard", "float"):
+        elif ensemble == 0 and not members and chosen.name in ("standard", "float"):
             console.print(f"no --terrain file: landing at the launch altitude ({alt:g} m)")
-        field = open_wind(wind, wind_seed, steady=steady,
-                          window=(launch.time, launch.time + hours * 3600.0), member=member)
+        if members and ensemble:
+            raise InvalidParameterError("--members and --ensemble are two kinds of ensemble: "
+                                        "give one")
+        if landing is not None and not (members or ensemble):
+            raise InvalidParameterError("--landing needs an ensemble (--ensemble or --members)")
+        window = (launch.time, launch.time + hours * 3600.0)
+        if members:
+            from stratolink.winds.datasets import resolve_members
+            from stratolink.winds.gridded import load_wind_data
+
+            sources = resolve_members(members)
+            with console.status(f"loading {len(sources)} members of {sources[0].name}"):
+                fields = [load_wind_data(list(s.paths), steady=steady, window=window)
+                          for s in sources]
+        else:
+            field = open_wind(wind, wind_seed, steady=steady, window=window, member=member)
         result: Trajectory | Ensemble
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                       TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
                       console=console, transient=True) as progress:
-            label = f"{ensemble}-member ensemble" if ensemble else "trajectory"
+            label = (f"{len(fields)} forecast members" if members else
+                     f"{ensemble}-member ensemble" if ensemble else "trajectory")
             task = progress.add_task(f"predicting {label}", total=1.0)
 
             def report(fraction: float) -> None:
                 progress.update(task, completed=fraction)
 
-            if ensemble:
+            if members:
+                from stratolink.flight.members import predict_members
+
+                result = predict_members(fields, launch, chosen, dt=step, max_hours=hours,
+                                         terrain=ground, progress=report)
+            elif ensemble:
                 result = predict_ensemble(field, launch, chosen, ensemble, seed=seed, dt=step,
                                           max_hours=hours, progress=report)
             else:
@@ -162,6 +188,13 @@ def register(app: typer.Typer) -> None:
 
             write(result, out)
             console.print(f"wrote {out}")
+        if landing is not None and isinstance(result, Ensemble):
+            from stratolink.flight.landing import landing_grid
+
+            grid = landing_grid(result.end_lat, result.end_lon, result.landed)
+            landing.write_text(json.dumps(grid.to_geojson()))
+            console.print(f"wrote {landing} ({grid.landed} of {grid.members} members landed; "
+                          f"{grid.cell_km:.1f} km cells)")
         if plot is not None:
             from stratolink.flight.plot import plot_prediction
 

@@ -19,6 +19,20 @@ def _unwrapped(lon: np.ndarray, centre: float) -> np.ndarray:
     return (lon - centre + 180.0) % 360.0 - 180.0 + centre
 
 
+def _draw_landing_contours(ax: plt.Axes, result: Ensemble, centre: float) -> None:
+    """The 50% and 90% highest-density landing areas (see `flight.landing`)."""
+    from stratolink.flight.landing import landing_grid
+
+    if int(result.landed.sum()) < 3:
+        return
+    grid = landing_grid(result.end_lat, result.end_lon, result.landed)
+    for (mass, rings), colour in zip(grid.contours().items(), ("tab:purple", "tab:orange"),
+                                     strict=False):
+        for k, ring in enumerate(rings):
+            ax.plot(_unwrapped(ring[:, 0], centre), ring[:, 1], color=colour, lw=1.2,
+                    label=f"{int(mass * 100)}% landing area" if k == 0 else None)
+
+
 def plot_prediction(result: Trajectory | Ensemble, path: Path, title: str | None = None) -> Path:
     """Write a PNG: map with track(s), stage points, end points and ellipses; altitude panel."""
     traj = result.trajectory if isinstance(result, Ensemble) else result
@@ -45,6 +59,7 @@ def plot_prediction(result: Trajectory | Ensemble, path: Path, title: str | None
     if isinstance(result, Ensemble):
         ax.scatter(_unwrapped(result.end_lon, centre), result.end_lat, s=2, color="tab:red",
                    alpha=0.3, label=f"{result.members} end points")
+        _draw_landing_contours(ax, result, centre)
         for ellipse, style in zip(result.ellipses, ("-", "--"), strict=False):
             lat, lon = ellipse.polygon(result.mean_lat, result.mean_lon)
             ax.plot(_unwrapped(lon, centre), lat, style, color="black", lw=1.4,

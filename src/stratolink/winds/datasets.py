@@ -245,3 +245,36 @@ def resolve_entries(entries: Any, where: str, base_dir: Path,
     except InvalidParameterError as exc:
         raise InvalidParameterError(f"{where}: {exc}") from None
     return tuple(str(p.resolve()) for p in source.paths)
+
+
+MEMBER_SUFFIX = re.compile(r"^(?P<model>[a-z][a-z0-9_.]*)-m(?P<member>\d{2,3})$")
+
+
+def resolve_members(spec: str, root: Path | None = None) -> list[WindSource]:
+    """Every cached member of one cycle of an ensemble model, in member order.
+
+    `spec` is `MODEL:latest` or `MODEL:CYCLE`; members are the cache's `MODEL-mNN` folders
+    (what `stratolink winds fetch --model gefs --member N` writes). `latest` is the newest
+    cycle that at least two members have complete.
+    """
+    root = cache_root() if root is None else root
+    model, sep, rest = spec.strip().partition(":")
+    model = model.lower()
+    if not sep or not _MODEL.match(model):
+        raise InvalidParameterError(f"ensemble {spec[:60]!r}: use MODEL:latest or MODEL:CYCLE")
+    by_cycle: dict[datetime, list[tuple[int, CycleInfo, Path]]] = {}
+    for info, folder in cached_cycles(root):
+        match = MEMBER_SUFFIX.match(info.model)
+        if match and match["model"] == model:
+            by_cycle.setdefault(info.cycle_time, []).append((int(match["member"]), info, folder))
+    usable = {cycle: members for cycle, members in by_cycle.items() if len(members) >= 2}
+    if not usable:
+        raise InvalidParameterError(
+            f"no cycle of {model} with two or more complete members in the wind cache {root}: "
+            f"download members with `stratolink winds fetch --model {model} --member N`")
+    cycle = max(usable) if rest.lower() == "latest" else parse_cycle(rest)
+    if cycle not in usable:
+        raise InvalidParameterError(f"no complete members of {model} cycle "
+                                    f"{cycle:%Y-%m-%dT%HZ} in the wind cache {root}")
+    return [_cycle_source(info, folder) for _, info, folder in sorted(usable[cycle],
+                                                                       key=lambda m: m[0])]
