@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike
 
 from gfs_like import CYCLE_SECONDS, gfs_grid, write_hourly_files
 from stratolink.errors import OutOfRangeError, StratolinkError
+from stratolink.flight import compiled
 from stratolink.flight.motion import drift
 from stratolink.flight.predict import (
     CruiseProfile,
@@ -98,8 +99,11 @@ def test_kernel_and_numpy_agree_for_ensembles_and_cruise_flights(
     kwargs = {"seed": 3, "forecast_error": False, "tracked": 4, "record_every": 7,
               "max_hours": 5.5, "burst_altitude_spread_m": 1000.0}
     profile = StandardProfile(5.0, 26_000.0, 5.0)
-    fast = predict_ensemble(gfs_field, SURFACE, profile, 40, **kwargs)  # type: ignore[arg-type]
-    slow = predict_ensemble(NumpyOnly(gfs_field), SURFACE, profile, 40,
+    members = 70  # enough for the kernel to spread them over its threads
+    assert members >= compiled.PARALLEL_MIN_MEMBERS
+    fast = predict_ensemble(gfs_field, SURFACE, profile, members,
+                            **kwargs)  # type: ignore[arg-type]
+    slow = predict_ensemble(NumpyOnly(gfs_field), SURFACE, profile, members,
                             **kwargs)  # type: ignore[arg-type]
     np.testing.assert_allclose(fast.end_lat, slow.end_lat, atol=1e-10)
     np.testing.assert_allclose(fast.end_lon, slow.end_lon, atol=1e-10)
