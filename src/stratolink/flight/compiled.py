@@ -323,7 +323,7 @@ def fly(
     tracked = min(tracked, n)
     steps = int(math.ceil((t_end - t0) / dt - 1e-9))
     rows = steps // record_every + 2
-    kernel = _fly_parallel if n >= PARALLEL_MIN_MEMBERS and numba.config.NUMBA_NUM_THREADS > 1 \
+    kernel = _fly_parallel if n >= PARALLEL_MIN_MEMBERS and numba.get_num_threads() > 1 \
         else _fly
     with _PARALLEL_LOCK if kernel is _fly_parallel else contextlib.nullcontext():
         outputs = kernel(
