@@ -540,3 +540,23 @@ def test_forecast_grid_cache_is_exact_for_a_linear_field(
     assert got[1][0] == pytest.approx(float(want[1]), abs=1e-6)
     assert cache.covers(t0, lat, lon, t0 + 3600.0, margin_m=100e3)
     assert not cache.covers(t0, 10.0, 30.0, t0 + 3600.0, margin_m=100e3)
+
+
+def test_forecast_cache_interpolation_is_scipys_multilinear_with_nearest_edges() -> None:
+    """The planner's compiled interpolation equals scipy's `map_coordinates(order=1,
+    mode="nearest")` inside the grid and beyond every edge."""
+    from scipy.ndimage import map_coordinates
+
+    from stratolink.navigation.windcache import _interpolate
+
+    rng = np.random.default_rng(1)
+    u, v = rng.normal(size=(2, 5, 7, 9, 11))
+    n = 5000
+    coords = [rng.uniform(-2.0, size + 1.0, n) for size in u.shape]
+    origin = np.array([10.0, -5.0, 3.0, 7.0])
+    step = np.array([2.0, 3.0, 0.5, 4.0])
+    points = [origin[i] + coords[i] * step[i] for i in range(4)]
+    got_u, got_v = _interpolate(u, v, *points, origin, step)
+    for got, field in ((got_u, u), (got_v, v)):
+        expected = map_coordinates(field, np.stack(coords), order=1, mode="nearest")
+        np.testing.assert_allclose(got, expected, atol=1e-12)
