@@ -420,3 +420,27 @@ def test_coverage_suite_puts_stations_just_outside_service_areas() -> None:
                  for lat, lon, r in sites]
         assert 0.0 < min(edges) <= 200e3 + 1.0
         assert sc.mission == "station" and sc.error_model == "verified"
+
+
+def test_verified_forecast_on_a_grid_equals_its_pointwise_samples() -> None:
+    """`sample_grid` (error modes as one complex matrix product) gives what `sample` gives
+    at every (time, altitude, point) combination, across the antimeridian too."""
+    from stratolink.winds.forecast import VerifiedErrorForecastWindField
+    from stratolink.winds.synthetic import SyntheticWindField
+
+    forecast = VerifiedErrorForecastWindField(SyntheticWindField(seed=3), 1.8e9, seed=5)
+    times = 1.8e9 + 1800.0 * np.arange(9)
+    altitudes = np.linspace(15_000.0, 21_000.0, 7)
+    rng = np.random.default_rng(0)
+    lat = rng.uniform(-50.0, -30.0, 60)
+    lon = (rng.uniform(170.0, 190.0, 60) + 180.0) % 360.0 - 180.0
+    grid_u, grid_v = forecast.sample_grid(times, altitudes, lat, lon)
+    assert grid_u.shape == (9, 7, 60)
+    tt, zz, la = np.meshgrid(times, altitudes, lat, indexing="ij")
+    u, v = forecast.sample(tt.ravel(), la.ravel(), np.broadcast_to(lon, tt.shape).ravel(),
+                           zz.ravel())
+    # The pointwise path forms its phases in float32 (documented: ~1e-4 of the RMS).
+    np.testing.assert_allclose(grid_u, u.reshape(tt.shape), atol=2e-3)
+    np.testing.assert_allclose(grid_v, v.reshape(tt.shape), atol=2e-3)
+    assert float(np.std(grid_u - forecast.truth.sample(tt, la, np.broadcast_to(lon, tt.shape),
+                                                        zz)[0])) > 1.0  # errors are there

@@ -28,8 +28,23 @@ def _register_commands() -> None:
         module.register(app)
 
 
+def _one_blas_thread() -> None:
+    """Keep the BLAS library to one thread for this process.
+
+    The numerical work here is many small matrix products (wind-field modes, planner
+    rollouts, a Gaussian process of at most a few hundred points); a multi-threaded BLAS
+    wakes its threads for each of them, which costs 3-8 times the CPU time and wall time on a
+    machine whose cores are busy (a flight computer, a shared ground server). Work that is
+    worth spreading over cores uses processes or numba's threads instead.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning user errors into one clear line and exit code 2."""
+    _one_blas_thread()
     _register_commands()
     try:
         app(args=argv, prog_name="stratolink")

@@ -51,13 +51,20 @@ class GriddedForecastCache(WindField):
         self.origin_m = float(offsets[0])
         self.coslat = max(float(np.cos(np.radians(lat0))), 1e-3)
         times = self.t0 + self.time_step_s * np.arange(n_t)
-        tt, zz, yy, xx = np.meshgrid(times, self.altitudes_m, offsets, offsets, indexing="ij")
+        yy, xx = np.meshgrid(offsets, offsets, indexing="ij")
         lat = lat0 + np.degrees(yy / EARTH_RADIUS_M)
         lon = lon0 + np.degrees(xx / (EARTH_RADIUS_M * self.coslat))
         lon = (lon + 180.0) % 360.0 - 180.0
-        u, v = field.sample(tt.ravel(), lat.ravel(), lon.ravel(), zz.ravel())
-        self.u = np.asarray(u, dtype=float).reshape(tt.shape)
-        self.v = np.asarray(v, dtype=float).reshape(tt.shape)
+        shape = (n_t, self.altitudes_m.size, n_xy, n_xy)
+        sample_grid = getattr(field, "sample_grid", None)
+        if callable(sample_grid):  # a field that knows a faster way over a whole grid
+            u, v = sample_grid(times, self.altitudes_m, lat.ravel(), lon.ravel())
+        else:
+            tt, zz, la = np.meshgrid(times, self.altitudes_m, lat.ravel(), indexing="ij")
+            lo = np.broadcast_to(lon.ravel(), tt.shape)
+            u, v = field.sample(tt.ravel(), la.ravel(), lo.ravel(), zz.ravel())
+        self.u = np.ascontiguousarray(np.asarray(u, dtype=float).reshape(shape))
+        self.v = np.ascontiguousarray(np.asarray(v, dtype=float).reshape(shape))
         uncertainty = getattr(field, "uncertainty", None)
         self._uncertainty = uncertainty if callable(uncertainty) else None
 

@@ -380,6 +380,23 @@ class VerifiedErrorForecastWindField(WindField):
         eu, ev = self.error(t, lat, lon, alt)
         return np.asarray(u + eu, dtype=np.float64), np.asarray(v + ev, dtype=np.float64)
 
+    def sample_grid(
+        self, times: FloatArray, altitudes: FloatArray, lat: FloatArray, lon: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """The forecast on every combination of `times`, `altitudes` and horizontal points
+        (`lat`/`lon` pairs): arrays of shape (times, altitudes, points), equal to `sample` at
+        those points, with the error field computed as one matrix product per part."""
+        tt, zz, la = np.meshgrid(times, altitudes, lat, indexing="ij")
+        lo = np.broadcast_to(lon, tt.shape)
+        u, v = self.truth.sample(tt.ravel(), la.ravel(), lo.ravel(), zz.ravel())
+        u = np.asarray(u, dtype=np.float64).reshape(tt.shape)
+        v = np.asarray(v, dtype=np.float64).reshape(tt.shape)
+        meso_u, meso_v = self._meso.evaluate_grid(times, altitudes, lat, lon)
+        syn_u, syn_v = self._synoptic.evaluate_grid(times, altitudes, lat, lon)
+        s_meso = self.analysis_error / np.sqrt(2.0)
+        s_syn = np.sqrt(self.growing_variance(times - self.issued_at) / 2.0)[:, None, None]
+        return (u + s_meso * meso_u + s_syn * syn_u, v + s_meso * meso_v + s_syn * syn_v)
+
     def time_range(self) -> tuple[float, float]:
         """The truth's time range."""
         return self.truth.time_range()
@@ -440,4 +457,33 @@ class _RandomFourierField:
             np.cos(phase, out=phase)
             out[0, start:stop] = phase[:, :m].sum(axis=1, dtype=np.float64) * self.scale
             out[1, start:stop] = phase[:, m:].sum(axis=1, dtype=np.float64) * self.scale
+        return out[0], out[1]
+
+    def evaluate_grid(
+        self, times: FloatArray, altitudes: FloatArray, lat: FloatArray, lon: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """(u, v) unit fields on the grid times x altitudes x horizontal points, each of
+        shape (times, altitudes, points): what `evaluate` gives at every combination.
+
+        The phase is a sum of a time, an altitude and a horizontal term, so each cosine is
+        the real part of a product of three complex exponentials, and the sum over modes is
+        one complex matrix product of (time, altitude) factors by horizontal factors: a few
+        tens of times cheaper than a cosine per mode per point, and exact in float64.
+        """
+        lat_r, lon_r = np.radians(lat), np.radians(lon)
+        cos_lat = np.cos(lat_r)
+        sphere = np.stack([EARTH_RADIUS_M * cos_lat * np.cos(lon_r),
+                           EARTH_RADIUS_M * cos_lat * np.sin(lon_r),
+                           EARTH_RADIUS_M * np.sin(lat_r)], axis=1)
+        out = []
+        for comp in range(2):
+            k = self.k[comp]
+            horizontal = np.exp(1j * (sphere @ k[:3]))  # (points, modes)
+            vertical = np.exp(1j * np.outer(altitudes, k[3]))  # (altitudes, modes)
+            # The time phase reduced per mode before exponentiating keeps it exact.
+            t_phase = np.remainder(np.outer(times, k[4]) + self.c[comp], 2 * np.pi)
+            temporal = np.exp(1j * t_phase)  # (times, modes)
+            rows = (temporal[:, None, :] * vertical[None, :, :]).reshape(-1, k.shape[1])
+            field = (rows @ horizontal.T).real * self.scale
+            out.append(field.reshape(len(times), len(altitudes), len(lat)))
         return out[0], out[1]
