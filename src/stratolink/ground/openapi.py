@@ -4,8 +4,9 @@
 in the app (an included router's routes are copied from the router's own). It adds to each
 route the statuses it can answer besides success (401 where a log-in is needed, 404 where a
 path names a balloon or a command, 409 for command state changes, 413 where a body is
-sent, 422 where anything is validated), each with the `{"detail": ...}` body the app sends, and gives the request bodies
-examples that the API accepts (Swagger's "Try it out" sends them as they are).
+sent, 422 where anything is validated), each with the `{"detail": ...}` body the app sends,
+and gives the request bodies examples that the API accepts (Swagger's "Try it out" sends
+them as they are).
 """
 
 from __future__ import annotations
