@@ -33,7 +33,7 @@ from stratolink.flight.terrain import Terrain, land_on_terrain
 from stratolink.flight.zeropressure import FloatManoeuvre, ZeroPressureBalloon
 from stratolink.geo import EARTH_RADIUS_M, local_offset_m, move
 from stratolink.winds.base import FloatArray, WindField
-from stratolink.winds.gridded import GriddedWindField
+from stratolink.winds.gridded_field import GriddedWindField
 
 CHI2_2DOF = {0.5: 1.3862943611198906, 0.95: 5.991464547107979}
 
