@@ -19,12 +19,14 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool
 
 from stratolink.errors import InvalidParameterError, StratolinkError
 
 MEMORY_URL = "sqlite:///:memory:"
 """URL of a private in-memory SQLite store (unit tests): one connection, gone on close."""
+MEMORY_CHECKOUT_TIMEOUT_S = 30.0
+"""How long a thread waits for the in-memory store's one connection before giving up."""
 
 
 class NotFoundError(StratolinkError):
@@ -45,8 +47,11 @@ def make_engine(url: str) -> Engine:
     """Engine for a store URL: SQLite gets WAL + foreign keys; PostgreSQL a modest pool.
 
     `":memory:"` (or `sqlite:///:memory:`) gives one in-memory database shared by every
-    thread through a single connection, so the API's worker threads see the rows the
-    test wrote (SQLAlchemy's default would give each thread its own empty database).
+    thread through a single pooled connection, so the API's worker threads see the rows the
+    test wrote (SQLAlchemy's default would give each thread its own empty database). The
+    pool hands that connection to one thread at a time (others wait up to
+    `MEMORY_CHECKOUT_TIMEOUT_S`), since one SQLite connection must not run two statements
+    at once nor be closed under a running one.
     """
     if url == ":memory:":
         url = MEMORY_URL
@@ -58,7 +63,8 @@ def make_engine(url: str) -> Engine:
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:"):
             engine = create_engine(parsed, connect_args={"check_same_thread": False},
-                                   poolclass=StaticPool)
+                                   poolclass=QueuePool, pool_size=1, max_overflow=0,
+                                   pool_timeout=MEMORY_CHECKOUT_TIMEOUT_S)
         else:
             engine = create_engine(parsed, connect_args={"check_same_thread": False,
                                                          "timeout": 30},
