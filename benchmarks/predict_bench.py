@@ -38,7 +38,7 @@ from stratolink.flight.predict import (
     predict,
     predict_ensemble,
 )
-from stratolink.winds.gridded import GriddedWindField
+from stratolink.winds.gridded_field import GriddedWindField
 from stratolink.winds.synthetic import SyntheticWindField
 
 TAWHIRI_SINGLE_MS = 0.5

@@ -24,7 +24,8 @@ from stratolink.flight.predict import (
 from stratolink.flight.state import Stage
 from stratolink.geo import EARTH_RADIUS_M, distance_m
 from stratolink.winds.base import FloatArray, UniformWindField, WindField
-from stratolink.winds.gridded import GriddedWindField, load_wind_data
+from stratolink.winds.gridded import load_wind_data
+from stratolink.winds.gridded_field import GriddedWindField
 
 LAUNCH_T = CYCLE_SECONDS + 1800.0
 SURFACE = Launch(lat=52.0, lon=0.0, alt=0.0, time=LAUNCH_T)

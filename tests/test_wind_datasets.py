@@ -184,3 +184,12 @@ def test_the_ground_uplinks_the_newest_cycle_as_one_file(
     second = sent_at(later)
     assert len(second) == 2 and second[0].path != first[0].path
     assert uplink.issues == 2
+
+
+def test_served_data_is_named_by_its_cycle(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ground serve --wind gfs:latest`: predictions say which cycle they flew on."""
+    from stratolink.ground.tawhiri import served_dataset
+
+    monkeypatch.setenv("STRATOLINK_WIND_CACHE", str(cache))
+    served = served_dataset("gfs:latest")
+    assert served["wind_field"].source == "gfs 2026-01-01T00:00:00Z"

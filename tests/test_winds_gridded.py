@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from stratolink.errors import OutOfRangeError, StratolinkError
 from stratolink.winds import GriddedWindField, WindField, load_wind_data
-from stratolink.winds.gridded import STANDARD_GRAVITY
+from stratolink.winds.gridded_dataset import STANDARD_GRAVITY
 
 T0 = np.datetime64("2026-01-01T00:00", "ns")
 T0_SECONDS = float((T0 - np.datetime64("1970-01-01T00:00", "ns")) / np.timedelta64(1, "s"))

@@ -334,6 +334,7 @@ def test_drift_forecast_in_a_uniform_wind(client: TestClient) -> None:
     reply = client.post("/api/balloons/SL-1/predict", params={"hours": 12, "members": 300},
                         headers=headers)
     assert reply.status_code == 201, reply.text
+    assert reply.json()["wind"].startswith("forecast ")  # not the persistence fallback
     trajectory = client.get("/api/balloons/SL-1/prediction",
                             params={"kind": "trajectory"}).json()["data"]
     ensemble = client.get("/api/balloons/SL-1/prediction",

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from stratolink.ground.api import create_app
-from stratolink.ground.store import COMMAND_STATES, MissionStore
+from stratolink.ground.store import MissionStore
+from stratolink.link.contract import COMMAND_STATES
 
 
 @pytest.fixture(scope="module")

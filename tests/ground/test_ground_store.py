@@ -17,14 +17,8 @@ from sqlalchemy import inspect, text
 
 from stratolink.errors import InvalidParameterError
 from stratolink.ground.schema import metadata
-from stratolink.ground.store import (
-    CommandStateError,
-    MissionStore,
-    NotFoundError,
-    make_engine,
-    migrate,
-    migrations_dir,
-)
+from stratolink.ground.store import CommandStateError, MissionStore, NotFoundError
+from stratolink.ground.store.engine import make_engine, migrate, migrations_dir
 
 
 def _rows(balloon: str, n: int, t0: float = 1_700_000_000.0) -> list[dict[str, float | str]]:
@@ -52,7 +46,7 @@ def test_migrations_are_idempotent_and_reversible(store: MissionStore) -> None:
     from alembic import command
     from alembic.config import Config
 
-    from stratolink.ground.store import migrations_dir
+    from stratolink.ground.store.engine import migrations_dir
 
     config = Config()
     config.set_main_option("script_location", migrations_dir())

@@ -14,7 +14,8 @@ from sqlalchemy import insert
 from stratolink.errors import InvalidParameterError
 from stratolink.ground import tiers
 from stratolink.ground.schema import balloons, predictions, telemetry
-from stratolink.ground.store import MissionStore, migrate
+from stratolink.ground.store import MissionStore
+from stratolink.ground.store.engine import migrate
 from stratolink.ground.validation import validate_prediction, validate_telemetry
 
 T0 = 1_767_225_600.0
@@ -87,7 +88,7 @@ def test_migration_fills_the_tiers_of_an_existing_store(store: MissionStore) -> 
     from alembic import command
     from alembic.config import Config
 
-    from stratolink.ground.store import migrations_dir
+    from stratolink.ground.store.engine import migrations_dir
 
     config = Config()
     config.set_main_option("script_location", migrations_dir())

@@ -24,7 +24,8 @@ from stratolink.ground import tawhiri
 from stratolink.ground.api import create_app
 from stratolink.ground.store import MissionStore
 from stratolink.winds import UniformWindField
-from stratolink.winds.gridded import GriddedWindField, load_wind_data
+from stratolink.winds.gridded import load_wind_data
+from stratolink.winds.gridded_field import GriddedWindField
 
 CYCLE = "2026-01-01T00:00:00Z"
 PREDICTOR = {  # what the SondeHub predictor page sends

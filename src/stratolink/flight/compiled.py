@@ -31,7 +31,7 @@ from stratolink.flight import vertical
 from stratolink.flight.state import Stage
 from stratolink.winds import gridkernel
 from stratolink.winds.base import FloatArray, WindField
-from stratolink.winds.gridded import GriddedWindField
+from stratolink.winds.gridded_field import GriddedWindField
 from stratolink.winds.gridkernel import sample_point
 
 STANDARD = 0

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from stratolink.errors import InvalidParameterError
-from stratolink.flight.predict import Ensemble, Trajectory
+from stratolink.flight.results import Ensemble, Trajectory
 from stratolink.flight.state import STAGE_NAMES, Stage
 
 FORMATS = ("json", "geojson", "csv")

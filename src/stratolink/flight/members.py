@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from stratolink.errors import InvalidParameterError
+from stratolink.flight.fly import merge
 from stratolink.flight.predict import (
     Ensemble,
     Launch,
     Profile,
     SuperpressureProfile,
-    _merge,
     end_point_spread,
     predict,
 )
@@ -47,7 +47,7 @@ def predict_members(
         results.append((end, traj))
         if progress is not None:
             progress((index + 1) / len(fields))
-    state, merged = _merge(results)
+    state, merged = merge(results)
     merged.profile = profile
     landed = state.stage == Stage.LANDED
     end_time = np.where(landed, merged.events.time[Stage.LANDED],

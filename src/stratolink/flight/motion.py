@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from stratolink.geo import POLAR_CAP_DEG, move, position_rates, wrap_longitude
 from stratolink.winds.base import FloatArray, WindField
-from stratolink.winds.gridded import GriddedWindField
+from stratolink.winds.gridded_field import GriddedWindField
 
 
 def for_members(wind: WindField, indices: NDArray[np.intp], total: int) -> WindField:

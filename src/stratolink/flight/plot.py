@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from stratolink.basemap import draw_basemap  # noqa: E402
-from stratolink.flight.predict import Ensemble, Trajectory  # noqa: E402
+from stratolink.flight.results import Ensemble, Trajectory  # noqa: E402
 
 
 def _unwrapped(lon: np.ndarray, centre: float) -> np.ndarray:

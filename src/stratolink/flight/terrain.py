@@ -23,7 +23,7 @@ from stratolink.flight.state import Stage
 from stratolink.winds.base import FloatArray
 
 if TYPE_CHECKING:
-    from stratolink.flight.predict import Trajectory
+    from stratolink.flight.results import Trajectory
 
 _ELEVATION_NAMES = ("elevation", "z", "height", "topo", "topography", "altitude", "elev",
                     "band_data", "hgt", "orog", "orography")

@@ -35,6 +35,7 @@ class LiveHub:
         self._command_seen: dict[int, tuple[str, float]] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
+        self._stopping = False
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
         """A new client's queue (bounded: a slow client loses old messages, not the server)."""
@@ -69,19 +70,26 @@ class LiveHub:
         known = await to_thread.run_sync(self.store.commands_for_live, self._command_since, [])
         self._command_seen = {c["id"]: (c["state"], float(c["updated_at"])) for c in known}
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        """Stop polling."""
+        """Stop polling once the poll under way (in a worker thread) has finished.
+
+        Cancelling the task instead would leave that thread running on the store, which
+        the caller may be about to close.
+        """
         if self._task is not None:
-            self._task.cancel()
+            self._stopping = True
+            if self._wake is not None:
+                self._wake.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
 
     async def _run(self) -> None:
         assert self._wake is not None
-        while True:
+        while not self._stopping:
             # Poll even with no client connected, so the cursors stay at the store's end.
             try:
                 messages = await to_thread.run_sync(self.poll_once)
@@ -89,6 +97,8 @@ class LiveHub:
                     self.publish(message)
             except Exception as exc:  # noqa: BLE001 - keep streaming after a store hiccup
                 self.publish({"type": "error", "detail": f"live stream: {exc}"})
+            if self._stopping:
+                break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()

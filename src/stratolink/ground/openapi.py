@@ -1,19 +1,23 @@
 """The API's published contract: every error status documented, working request examples.
 
-`document(app)` runs once the routes exist. It adds to each route the statuses it can
-answer besides success (401 where a log-in is needed, 404 where a path names a balloon or a
-command, 409 for command state changes, 413 where a body is sent, 422 where anything is
-validated), each with the `{"detail": ...}` body the app sends, and gives the request bodies
-examples that the API accepts (Swagger's "Try it out" sends them as they are).
+`document(app, routers)` runs once the routes exist and before the routers are included
+in the app (an included router's routes are copied from the router's own). It adds to each
+route the statuses it can answer besides success (401 where a log-in is needed, 404 where a
+path names a balloon or a command, 409 for command state changes, 413 where a body is
+sent, 422 where anything is validated), each with the `{"detail": ...}` body the app sends,
+and gives the request bodies examples that the API accepts (Swagger's "Try it out" sends
+them as they are).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.routing import BaseRoute
 
 REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "CommandRequest": {"balloon_id": "SL-1",
@@ -52,7 +56,7 @@ _WHY = {
 
 
 def _needs_login(route: APIRoute) -> bool:
-    from stratolink.ground.api import current_operator
+    from stratolink.ground.api.deps import current_operator  # the API imports this module
 
     stack = list(route.dependant.dependencies)
     while stack:
@@ -79,13 +83,24 @@ def _statuses(route: APIRoute) -> list[int]:
     return codes
 
 
-def document(app: FastAPI) -> None:
-    """Add the error statuses and request examples to the app's OpenAPI document."""
-    for route in app.routes:
+def add_error_statuses(routes: Iterable[BaseRoute]) -> None:
+    """Declare on each API route the error statuses it can answer (see `_statuses`)."""
+    for route in routes:
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
         for code in _statuses(route):
             route.responses.setdefault(code, {"model": ErrorBody, "description": _WHY[code]})
+
+
+def document(app: FastAPI, routers: Sequence[APIRouter] = ()) -> None:
+    """Add the error statuses and request examples to the app's OpenAPI document.
+
+    `routers` are the routers about to be included in `app` (call this before including
+    them).
+    """
+    add_error_statuses(app.routes)
+    for router in routers:
+        add_error_statuses(router.routes)
     original = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -319,5 +319,6 @@ def served_dataset(spec: str) -> dict[str, Any]:
 
     source = resolve(spec)
     field = load_wind_data(list(source.paths))
+    field.source = source.name  # the dataset's name and cycle, as the dashboard shows it
     name = rfc3339(source.cycle.timestamp()) if source.cycle is not None else None
     return {"wind_field": field, "tawhiri_datasets": single_dataset(dataset_for(field, name))}

@@ -2,7 +2,8 @@
 
 from stratolink.winds.base import FloatArray, UniformWindField, WindField
 from stratolink.winds.forecast import ForecastWindField
-from stratolink.winds.gridded import GriddedWindField, load_wind_data
+from stratolink.winds.gridded import load_wind_data
+from stratolink.winds.gridded_field import GriddedWindField
 from stratolink.winds.synthetic import SyntheticWindField
 
 __all__ = [

@@ -226,9 +226,9 @@ def count_messages(path: Path) -> int:
 def _crop(path: Path, region: Region, target: Path) -> None:
     """Cut one downloaded hour to the region and store it as NetCDF."""
     from stratolink.winds.grib_netcdf_io import open_wind_dataset
-    from stratolink.winds.gridded import _wanted_variables
+    from stratolink.winds.gridded_dataset import wanted_variables
 
-    ds = open_wind_dataset(path, select=_wanted_variables)
+    ds = open_wind_dataset(path, select=wanted_variables)
     crop_to_region(ds, region, path.name).to_netcdf(target)
 
 

@@ -18,7 +18,7 @@ import xarray as xr
 
 from stratolink.errors import InvalidParameterError, StratolinkError
 from stratolink.winds.grib_netcdf_io import open_wind_dataset
-from stratolink.winds.gridded import _wanted_variables
+from stratolink.winds.gridded_dataset import wanted_variables
 from stratolink.winds.region import Region, crop_to_region
 
 TIME_AXIS = "valid_time"
@@ -69,7 +69,7 @@ def pack_dataset(
         raise InvalidParameterError("no wind data files to pack")
     parts = []
     for path in paths:
-        ds = open_wind_dataset(path, select=_wanted_variables)
+        ds = open_wind_dataset(path, select=wanted_variables)
         if region is not None:
             ds = crop_to_region(ds, region, path.name)
         parts.append(_on_time_axis(ds, str(path)))
