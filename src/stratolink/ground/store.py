@@ -34,7 +34,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 
-from stratolink.errors import InvalidParameterError, StratolinkError
+from stratolink.errors import CallerError, InvalidParameterError, StratolinkError
 from stratolink.ground import schema, tiers
 from stratolink.ground.schema import (
     balloons,
@@ -94,12 +94,16 @@ _STATE_TIME_COLUMN = {
 LINK_STATES = ("up", "down")
 
 
-class CommandStateError(StratolinkError):
+class CommandStateError(CallerError):
     """A command state change that the state machine forbids (e.g. accepted -> queued)."""
 
+    http_status = 409
 
-class NotFoundError(StratolinkError):
+
+class NotFoundError(CallerError):
     """The requested balloon, command or prediction does not exist."""
+
+    http_status = 404
 
 
 def default_store_url(path: str | Path = "stratolink-ground.db") -> str:
