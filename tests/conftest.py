@@ -47,6 +47,7 @@ def page() -> Iterator[Page]:
         context = browser.new_context(viewport={"width": 1600, "height": 960},
                                       accept_downloads=True)
         page = context.new_page()
+        page.set_default_timeout(60_000)  # each wait is for a condition: be generous
         outside: list[str] = []
         page.on("request", lambda r: outside.append(r.url)
                 if not r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:"))
