@@ -1,4 +1,5 @@
-"""Test-wide settings: no per-example deadlines (CI machines are noisy), headless plotting.
+"""Test-wide settings: no per-example deadlines (CI machines are noisy), headless plotting,
+and command-line subprocesses that run this checkout's source (not an installed copy).
 
 Property tests are derandomised by default so that a test run is reproducible; set
 ``HYPOTHESIS_PROFILE=explore`` to search fresh random examples (and more of them).
@@ -13,6 +14,14 @@ from hypothesis import HealthCheck, settings
 from playwright.sync_api import Page, sync_playwright
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# `python -m stratolink` in a subprocess must find this checkout's package whether or not it
+# is installed into the environment: put `src` first on the inherited PYTHONPATH. Tests that
+# build a minimal environment for a subprocess copy PYTHONPATH into it.
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+if SRC not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (SRC, os.environ.get("PYTHONPATH", "")) if p)
 
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow], "print_blob": True}
 settings.register_profile("stratolink", derandomize=True, **_COMMON)  # type: ignore[arg-type]
@@ -38,6 +47,7 @@ def page() -> Iterator[Page]:
         context = browser.new_context(viewport={"width": 1600, "height": 960},
                                       accept_downloads=True)
         page = context.new_page()
+        page.set_default_timeout(60_000)  # each wait is for a condition: be generous
         outside: list[str] = []
         page.on("request", lambda r: outside.append(r.url)
                 if not r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,8 @@ from stratolink.cli.console import one_line
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "COLUMNS": "80"}  # as in a narrow terminal's pipe
+    env = {"PATH": "/usr/bin:/bin", "COLUMNS": "80",  # as in a narrow terminal's pipe
+           "PYTHONPATH": os.environ["PYTHONPATH"]}  # this checkout's source (conftest)
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=cwd,
                           env=env, timeout=120, check=False)
 

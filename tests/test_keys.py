@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import subprocess
 import sys
@@ -47,7 +48,8 @@ def test_cli_generate_and_list(tmp_path: Path) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "stratolink", "keys", *args,
                                "--dir", str(tmp_path)], capture_output=True, text=True,
-                              timeout=60, env={"COLUMNS": "200", "PATH": "/usr/bin"})
+                              timeout=60, env={"COLUMNS": "200", "PATH": "/usr/bin",
+                                               "PYTHONPATH": os.environ["PYTHONPATH"]})
 
     assert cli("generate", "--kind", "ground", "--name", "ops").returncode == 0
     again = cli("generate", "--kind", "ground", "--name", "ops")

@@ -15,6 +15,6 @@ def test_grib_and_postgres_drivers_load_together_and_exit_cleanly() -> None:
         "c.execute('create table t (x integer primary key)')\n"
         "print(c.execute('insert into t default values returning x').fetchone()[0])\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1"

@@ -64,7 +64,7 @@ def test_impossible_parameters_give_one_line_and_exit_2(
     done = run_cli(*BASE, *extra, cwd=tmp_path)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
-    assert len(done.stderr.strip().splitlines()) <= 2  # one line (rich may wrap it)
+    assert len(done.stderr.strip().splitlines()) == 1  # one line, never wrapped in a pipe
 
 
 def test_prediction_demo_writes_a_plot(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ class BackgroundServer:
 
     def __enter__(self) -> BackgroundServer:
         self.thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 120  # generous: a loaded 2-core machine
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("uvicorn did not start")

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import cbor2
 
-from stratolink.errors import StratolinkError
+from stratolink.errors import PeerError, StratolinkError
 from stratolink.ground.store import CommandStateError, MissionStore
 from stratolink.ground.validation import validate_telemetry
 from stratolink.link.ratelog import RateLimitedLog
@@ -46,7 +46,7 @@ def command_bundle_id(balloon_id: str, seq: int) -> str:
     return hashlib.sha256(f"command/{balloon_id}/{seq}".encode()).hexdigest()[:32]
 
 
-class RefusedBundle(StratolinkError):
+class RefusedBundle(PeerError):
     """A bundle whose content the gateway will not store (wrong balloon, malformed)."""
 
 

@@ -16,10 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from stratolink.errors import StratolinkError
+from stratolink.errors import UnavailableError
 
 
-class PostgresUnavailable(StratolinkError):
+class PostgresUnavailable(UnavailableError):
     """The PostgreSQL server binaries are missing or the server failed to start."""
 
 

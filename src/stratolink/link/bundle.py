@@ -16,7 +16,7 @@ from typing import Any
 
 import cbor2
 
-from stratolink.errors import StratolinkError
+from stratolink.errors import PeerError
 
 WIRE_VERSION = 1
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
@@ -25,7 +25,7 @@ MAX_LIFETIME_S = 366 * 86400.0
 MAX_TIME_S = 1e11  # epoch seconds: year ~5138, far beyond any mission, far below float range
 
 
-class BundleError(StratolinkError):
+class BundleError(PeerError):
     """A bundle that cannot be decoded or is not valid."""
 
 

@@ -21,7 +21,7 @@ import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from stratolink.errors import InvalidParameterError, StratolinkError
+from stratolink.errors import InvalidParameterError, PeerError
 from stratolink.link.contract import required_role, role_allows, validate_action
 
 MAX_COMMAND_BYTES = 16 * 1024
@@ -29,7 +29,7 @@ CLOCK_SKEW_S = 600.0
 FIELDS = ("balloon_id", "seq", "issued_at", "expires_at", "operator_id", "action")
 
 
-class CommandError(StratolinkError):
+class CommandError(PeerError):
     """A command that is malformed (cannot even be checked)."""
 
 

@@ -20,13 +20,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import NameOID
 
-from stratolink.errors import InvalidParameterError, StratolinkError
+from stratolink.errors import CallerError, InvalidParameterError, StratolinkError
 
 KINDS = ("operator", "balloon", "ground")
 DEFAULT_KEY_DIR = Path("stratolink-keys")
 
 
-class KeyFileError(StratolinkError):
+class KeyFileError(CallerError):
     """A key that is missing, unreadable or of the wrong type."""
 
 

@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from stratolink.errors import StratolinkError
+from stratolink.errors import UnavailableError
 from stratolink.link.node import LinkNode
 from stratolink.link.paths import PathConfig
 from stratolink.link.ratelog import RateLimitedLog
@@ -34,7 +34,7 @@ APP_INTERVAL_S = 0.05  # the application runs at least this often
 TIMER_SLACK_S = 0.0005  # a scheduled wake-up this close to the wanted time is kept
 
 
-class PathSocketError(StratolinkError):
+class PathSocketError(UnavailableError):
     """A provider path's socket cannot be opened, bound or pointed at its gateway."""
 
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from stratolink.errors import StratolinkError
+from stratolink.errors import UnavailableError
 from stratolink.link.bundle import Bundle, BundleError
 
 SCHEMA = """
@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS dropped (
 """
 
 
-class StoreError(StratolinkError):
+class StoreError(UnavailableError):
     """The bundle store cannot be opened or used."""
 
 

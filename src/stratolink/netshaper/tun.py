@@ -23,7 +23,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from stratolink.errors import StratolinkError
+from stratolink.errors import UnavailableError
 from stratolink.netshaper.model import PathShape, ShapedQueue
 
 TUNSETIFF = 0x400454CA
@@ -32,7 +32,7 @@ IFF_NO_PI = 0x1000
 READ_BATCH = 256  # packets read per wake-up before due ones are written
 
 
-class ShaperError(StratolinkError):
+class ShaperError(UnavailableError):
     """A namespace or TUN device could not be set up."""
 
 

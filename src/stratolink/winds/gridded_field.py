@@ -26,6 +26,8 @@ unless the caller asks for steady winds (`steady=True`: the first time's winds h
 time). Many files (GFS publishes one per forecast hour) join along time; `load_wind_data`
 opens them lazily and reads only the times a flight needs (`window`); each file's
 convention is read by `gridded_dataset`.
+
+Size: one class, the field and the range checks of its queries, which share its arrays.
 """
 
 from __future__ import annotations

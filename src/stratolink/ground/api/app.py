@@ -20,14 +20,14 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from stratolink.errors import StratolinkError
 from stratolink.ground import openapi
 from stratolink.ground.api import balloons, commands, dashboard, links, predictions, sessions
 from stratolink.ground.api.deps import Ground
 from stratolink.ground.cache import ResponseCache, StoreVersion
+from stratolink.ground.errors_http import install_error_handlers
 from stratolink.ground.limits import BodyLimit
 from stratolink.ground.live import LiveHub
-from stratolink.ground.store import CommandStateError, MissionStore, NotFoundError
+from stratolink.ground.store import MissionStore
 
 CACHE_MAX_AGE_S = 2.0  # fleet answers; telemetry windows live until a write touches them
 ROUTERS = (sessions.router, balloons.router, commands.router, predictions.router,
@@ -95,24 +95,10 @@ def create_app(
     return app
 
 
-def _error(status: int, detail: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": detail})
-
-
 def add_error_handlers(app: FastAPI) -> None:
-    """Map the store's errors to HTTP (404, 409, 400) and validation errors to a short 422."""
-
-    @app.exception_handler(NotFoundError)
-    async def _not_found(_r: Request, exc: NotFoundError) -> JSONResponse:
-        return _error(404, str(exc))
-
-    @app.exception_handler(CommandStateError)
-    async def _conflict(_r: Request, exc: CommandStateError) -> JSONResponse:
-        return _error(409, str(exc))
-
-    @app.exception_handler(StratolinkError)
-    async def _bad(_r: Request, exc: StratolinkError) -> JSONResponse:
-        return _error(400, str(exc))
+    """The error tree's HTTP answers (`ground.errors_http`: caller errors 4xx, peer errors a
+    logged 400, an unavailable store 503) and validation errors as a short 422."""
+    install_error_handlers(app)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:

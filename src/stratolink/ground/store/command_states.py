@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from stratolink.errors import StratolinkError
+from stratolink.errors import CallerError
 
 # Where a command may go from each state. The balloon's word (accepted, rejected, done) wins
 # over the ground's own guess (expired), and reports that arrive out of order never move a
@@ -36,8 +36,10 @@ STATE_TIME_COLUMN = {
 REASON_MAX_CHARS = 500
 
 
-class CommandStateError(StratolinkError):
+class CommandStateError(CallerError):
     """A command state change that the state machine forbids (e.g. accepted -> queued)."""
+
+    http_status = 409
 
 
 def transition_values(

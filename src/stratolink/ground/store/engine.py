@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import QueuePool
 
-from stratolink.errors import InvalidParameterError, StratolinkError
+from stratolink.errors import CallerError, InvalidParameterError, StratolinkError
 
 MEMORY_URL = "sqlite:///:memory:"
 """URL of a private in-memory SQLite store (unit tests): one connection, gone on close."""
@@ -29,8 +29,10 @@ MEMORY_CHECKOUT_TIMEOUT_S = 30.0
 """How long a thread waits for the in-memory store's one connection before giving up."""
 
 
-class NotFoundError(StratolinkError):
+class NotFoundError(CallerError):
     """The requested balloon, command or prediction does not exist."""
+
+    http_status = 404
 
 
 def default_store_url(path: str | Path = "stratolink-ground.db") -> str:
