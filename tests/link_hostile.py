@@ -19,10 +19,12 @@ import cbor2
 
 from stratolink.ground.store import MissionStore
 from stratolink.link.bundle import Priority, new_bundle
+from stratolink.link.events import LinkEvent
 from stratolink.link.keys import KeyRing
 from stratolink.link.node import LinkNode
-from stratolink.link.paths import LinkEvent, PathConfig
+from stratolink.link.paths import PathConfig
 from stratolink.link.quic import certificate_pem
+from stratolink.link.quic_internals import put_back_events
 from stratolink.link.runner import UdpLinkRunner
 from stratolink.link.store import BundleStore
 from stratolink.sim.mission import OPERATOR
@@ -180,7 +182,7 @@ class Balloon:
                 if isinstance(event, events.StopSendingReceived):
                     self.stopped.add(event.stream_id)
                 pending.append(event)
-            conn.quic._events.extend(pending)
+            put_back_events(conn.quic, pending)
             original_process(conn, now)
 
         self.node._process = process  # type: ignore[method-assign]

@@ -18,6 +18,7 @@ from stratolink.ground.gateway import GROUND_NODE, GatewayCore, GatewayService, 
 from stratolink.ground.store import MissionStore
 from stratolink.ground.uplink import ForecastFile, ForecastUplink
 from stratolink.link.bundle import Bundle
+from stratolink.link.events import PathDown, PathUp
 from stratolink.link.keys import KeyRing
 from stratolink.link.node import LinkNode
 from stratolink.link.paths import LinkSettings, PathConfig
@@ -44,16 +45,16 @@ class LinkNodeTransport:
         """Paths that came up or went down (other link events go to the log)."""
         changes = []
         for event in self.node.take_events():
-            if event.kind in ("path-up", "path-down") and event.path is not None:
+            if isinstance(event, PathUp | PathDown):
                 status = self.node.status.get(event.path)
-                peer = event.detail.split("peer ", 1)[-1] if "peer " in event.detail else None
-                balloon = peer.split("/", 1)[1] if peer and peer.startswith("balloon/") else None
-                changes.append(LinkChange(event.path, event.kind == "path-up", balloon,
+                peer = event.peer or ""
+                balloon = peer.split("/", 1)[1] if peer.startswith("balloon/") else None
+                changes.append(LinkChange(event.path, isinstance(event, PathUp), balloon,
                                           status.rtt_s if status else None,
                                           status.delivery_rate_bps if status else None,
                                           event.time))
             else:
-                log.info("link %s %s %s", event.kind, event.path or "", event.detail)
+                log.info("link %s %s %s", event.kind, event.path or "", event.describe())
         return changes
 
     def submit(self, bundle: Any, now: float) -> None:
