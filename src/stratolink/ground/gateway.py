@@ -1,8 +1,10 @@
 """Gateway: terminates the balloons' links and connects them to the mission store.
 
 `GatewayCore` is sans-I/O: it is handed arriving bundles and link events (with `now`) and
-returns the bundles to send (signed commands). `attach_gateway` runs it on the link
-layer's node over real sockets inside the API server's event loop.
+returns the bundles to send (signed commands); `GatewayService` moves them between a
+`BundleTransport` and the store. This module knows nothing of the link layer's node:
+`stratolink.ground.link_gateway` adapts one to `BundleTransport` and runs it over real
+sockets inside the API server's event loop (it imports this module, never the reverse).
 """
 
 from __future__ import annotations
@@ -324,10 +326,3 @@ class GatewayService:
                 log.exception("gateway step failed")
             await asyncio.sleep(interval)
 
-
-def attach_gateway(app: Any, store: MissionStore, *, host: str, port: int,
-                   keys_dir: Any = None, uplink: Any = None) -> None:
-    """Serve balloons' QUIC links on UDP (see `stratolink.ground.link_gateway`)."""
-    from stratolink.ground.link_gateway import attach_gateway as attach
-
-    attach(app, store, host=host, port=port, keys_dir=keys_dir, uplink=uplink)

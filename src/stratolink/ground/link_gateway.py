@@ -25,6 +25,9 @@ from stratolink.link.paths import LinkSettings, PathConfig
 from stratolink.link.store import BundleStore
 
 log = logging.getLogger(__name__)
+# How often the gateway looks for commands queued in the mission store (by the API, in this
+# process or another): a read, not a write; its step runs on the link thread, off the loop.
+COMMAND_POLL_S = 0.05
 
 
 class LinkNodeTransport:
@@ -125,7 +128,7 @@ def attach_gateway(app: Any, store: MissionStore, *, host: str, port: int,
     @contextlib.asynccontextmanager
     async def lifespan_with_gateway(a: Any) -> AsyncIterator[None]:
         async with original(a):
-            runner = UdpLinkRunner(node, on_wake=on_wake)
+            runner = UdpLinkRunner(node, on_wake=on_wake, app_interval_s=COMMAND_POLL_S)
             await runner.start()
             log.info("gateway listening on udp %s:%d", host, port)
             try:

@@ -161,6 +161,11 @@ class LinkNode(SessionTable):
         """The provider path a bundle arrived on (if it arrived since this node started)."""
         return self._arrival_paths.get(bundle_id)
 
+    @property
+    def pending_events(self) -> int:
+        """How many events `take_events` would return now."""
+        return len(self._events)
+
     def take_events(self) -> list[LinkEvent]:
         """Events since the last call."""
         out, self._events = self._events, []
