@@ -29,6 +29,7 @@ This module holds the node's public API, timers and housekeeping; its sessions a
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import replace
 from pathlib import Path
 
@@ -55,6 +56,7 @@ from stratolink.link.store import BundleStore
 log = logging.getLogger(__name__)
 FRAGMENTS_PER_TAKE = 16  # fragments written to their files per `take_deliveries` call
 IN_FLIGHT_CHECK_S = 0.1  # how often bundles in flight are checked for their timeout
+MAX_PENDING_EVENTS = 10_000  # events kept for `take_events` (a few MB at most)
 
 
 class LinkNode(SessionTable):
@@ -86,7 +88,9 @@ class LinkNode(SessionTable):
         self._server_names = server_names or {}
         super().__init__()
         self._refusals = RateLimitedLog(log)
-        self._events: list[LinkEvent] = []
+        # Events not yet taken; the oldest go if nobody takes them (logged all the same).
+        self._events: deque[LinkEvent] = deque(maxlen=MAX_PENDING_EVENTS)
+        self.events_recorded = 0  # since start: a cheap "anything new?" check
         self._handed_out: set[str] = set()
         self._next_expiry_check = 0.0
         self._probe_id = 0
@@ -161,14 +165,10 @@ class LinkNode(SessionTable):
         """The provider path a bundle arrived on (if it arrived since this node started)."""
         return self._arrival_paths.get(bundle_id)
 
-    @property
-    def pending_events(self) -> int:
-        """How many events `take_events` would return now."""
-        return len(self._events)
-
     def take_events(self) -> list[LinkEvent]:
         """Events since the last call."""
-        out, self._events = self._events, []
+        out = list(self._events)
+        self._events.clear()
         return out
 
     def set_gateway_address(self, path: str, address: tuple[str, int]) -> None:
@@ -297,8 +297,10 @@ class LinkNode(SessionTable):
             key = f"{self.node_id} {event.kind} {event.path or ''}"
             if self._refusals.log(event.time, key, f"{key} {detail[:300]}"):
                 self._events.append(event)
+                self.events_recorded += 1
             return
         self._events.append(event)
+        self.events_recorded += 1
         # A partial file given up is data removed: a warning.
         level = logging.WARNING if isinstance(event, PartialFileExpired) else logging.INFO
         log.log(level, "%s %s %s %s", self.node_id, event.kind, event.path or "", detail)

@@ -218,6 +218,7 @@ class UdpLinkRunner:
         self._woken = False  # the application must run in the next step
         self._app_due = float("inf")
         self._arrivals_seen = -1
+        self._events_seen = 0
         self._error_logged_at: dict[str, float] = {}
         self._failures = RateLimitedLog(log, interval_s=60.0, level=logging.ERROR)
 
@@ -360,7 +361,7 @@ class UdpLinkRunner:
             node.handle_timer(now)
         out = node.datagrams_to_send(now)  # commits what arrived: acknowledged only now
         if self.on_wake is not None and (
-                woken or now >= self._app_due or node.pending_events
+                woken or now >= self._app_due or node.events_recorded != self._events_seen
                 or node.deliverable_arrivals != self._arrivals_seen):
             self._run_app(now)
             out += node.datagrams_to_send(now)
@@ -371,6 +372,7 @@ class UdpLinkRunner:
     def _run_app(self, now: float) -> None:
         assert self.on_wake is not None
         self._arrivals_seen = self.node.deliverable_arrivals
+        self._events_seen = self.node.events_recorded
         if self.app_interval_s is not None:
             self._app_due = now + self.app_interval_s
         try:

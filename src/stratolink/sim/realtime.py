@@ -152,7 +152,7 @@ def _password(out_dir: Path) -> str:
 
 async def _ground(out_dir: Path) -> None:
     from stratolink.ground.gateway import GatewayCore, GatewayService
-    from stratolink.ground.link_gateway import LinkNodeTransport
+    from stratolink.ground.link_gateway import COMMAND_POLL_S, LinkNodeTransport
     from stratolink.ground.store import MissionStore
     from stratolink.link.runner import UdpLinkRunner
     from stratolink.sim.mission import MissionWorld, forecast_bundle
@@ -171,7 +171,8 @@ async def _ground(out_dir: Path) -> None:
     console = ApiOperator(store, OPERATOR, _password(out_dir), clock)
     service = GatewayService(GatewayCore(store, balloons=[config.balloon_id]),
                              LinkNodeTransport(node))
-    runner = UdpLinkRunner(node, clock=clock, on_wake=service.step)
+    runner = UdpLinkRunner(node, clock=clock, on_wake=service.step,
+                           app_interval_s=COMMAND_POLL_S)
     await runner.start()
     commands = sorted(config.commands, key=lambda c: c.at_s)
     next_forecast, seed = 0.0, 1
