@@ -133,6 +133,7 @@ class LinkNode(SessionTable):
         # Everything but fragments first: a position must not wait behind file writes.
         out = self._not_handed_out(self.store.pending_deliveries(limit, fragments=False))
         fragments = self.store.pending_deliveries(FRAGMENTS_PER_TAKE, fragments=True)
+        self.fragments_waiting = len(fragments) >= FRAGMENTS_PER_TAKE  # more than taken
         for bundle in fragments:
             try:
                 done = self.reassembler.add(bundle, now)

@@ -40,6 +40,7 @@ SEND_ERROR_LOG_INTERVAL_S = 10.0
 RECV_BATCH = 64  # datagrams read per wake-up before the node answers
 RECV_BYTES = 65536
 MAX_SEND_BACKLOG = 4096  # datagrams waiting for a full socket buffer; beyond: dropped
+FRAGMENT_INTERVAL_S = 0.05  # while fragments wait, the application runs at least this often
 MAX_INBOX = 8192  # datagrams read but not yet handed to the node; beyond: dropped
 TIMER_SLACK_S = 0.0005  # a scheduled wake-up this close to the wanted time is kept
 T = TypeVar("T")
@@ -365,6 +366,8 @@ class UdpLinkRunner:
                 or node.deliverable_arrivals != self._arrivals_seen):
             self._run_app(now)
             out += node.datagrams_to_send(now)
+        elif self.on_wake is not None and node.fragments_waiting:
+            self._app_due = min(self._app_due, now + FRAGMENT_INTERVAL_S)
         due = node.next_timer()
         due = float("inf") if due is None else due
         return out, min(due, self._app_due)
@@ -373,14 +376,16 @@ class UdpLinkRunner:
         assert self.on_wake is not None
         self._arrivals_seen = self.node.deliverable_arrivals
         self._events_seen = self.node.events_recorded
-        if self.app_interval_s is not None:
-            self._app_due = now + self.app_interval_s
+        interval = self.app_interval_s
+        self._app_due = float("inf") if interval is None else now + interval
         try:
             self.on_wake(now)
         except Exception as exc:  # noqa: BLE001 - the link loop must outlive any bug
             self._failures.log(now, "link loop", f"link loop: the application step failed "
                                f"({type(exc).__name__}: {str(exc)[:200]}); the link keeps "
                                "running")
+        if self.node.fragments_waiting:  # the application takes them a few at a time
+            self._app_due = min(self._app_due, now + FRAGMENT_INTERVAL_S)
 
     async def stop(self) -> None:
         """Stop driving the node (after the step under way) and close the sockets."""

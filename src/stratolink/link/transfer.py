@@ -51,6 +51,9 @@ class BundleTransfer:
         self._arrival_paths: dict[str, str] = {}
         self.arrivals = 0  # bundles received since start: a cheap "anything new?" check
         self.deliverable_arrivals = 0  # of which not fragments (the application sees them)
+        # Fragments may wait for `take_deliveries` (it writes a few to their files per call;
+        # at start: any left from before a restart).
+        self.fragments_waiting = True
         self._to_commit: list[tuple[Connection, int, Bundle]] = []  # received, not stored
         self._to_commit_bytes = 0
         self._commit_due = float("inf")  # when what waits in `_to_commit` must be stored
@@ -155,6 +158,7 @@ class BundleTransfer:
                     self._arrival_paths[bundle.id] = conn.path
                     self.arrivals += 1
                     self.deliverable_arrivals += bundle.kind != "fragment"
+                    self.fragments_waiting |= bundle.kind == "fragment"
                 if not conn.closed:
                     conn.quic.send_stream_data(sid, ACK, end_stream=True)
         if self._acked:
