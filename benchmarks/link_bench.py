@@ -22,6 +22,7 @@ import numpy as np
 from stratolink.link import quic as link_quic
 from stratolink.link.bundle import Priority, new_bundle
 from stratolink.link.emulator import LinkProfile, always_up
+from stratolink.link.events import Failover, PathDown
 from stratolink.link.paths import LinkSettings, PathConfig
 from stratolink.link.simnet import LinkPair
 
@@ -116,7 +117,7 @@ def failover_run(workdir: Path) -> float:
 
     net.run_until(cut + 6.0, drain)
     moved = [e.time for e in net.balloon.take_events()
-             if e.kind in ("failover", "path-down") and e.path == "leo"]
+             if isinstance(e, Failover | PathDown) and e.path == "leo"]
     return (min(moved) - cut) if moved else float("inf")
 
 

@@ -18,11 +18,13 @@ from typing import Any
 import cbor2
 
 from stratolink.ground.store import MissionStore
-from stratolink.link.bundle import Priority, new_bundle
+from stratolink.link.bundle import Bundle, Priority, new_bundle
+from stratolink.link.events import LinkEvent
 from stratolink.link.keys import KeyRing
 from stratolink.link.node import LinkNode
-from stratolink.link.paths import LinkEvent, PathConfig
+from stratolink.link.paths import PathConfig
 from stratolink.link.quic import certificate_pem
+from stratolink.link.quic_internals import put_back_events
 from stratolink.link.runner import UdpLinkRunner
 from stratolink.link.store import BundleStore
 from stratolink.sim.mission import OPERATOR
@@ -180,7 +182,7 @@ class Balloon:
                 if isinstance(event, events.StopSendingReceived):
                     self.stopped.add(event.stream_id)
                 pending.append(event)
-            conn.quic._events.extend(pending)
+            put_back_events(conn.quic, pending)
             original_process(conn, now)
 
         self.node._process = process  # type: ignore[method-assign]
@@ -207,20 +209,27 @@ class Balloon:
     def connection(self) -> Any:
         return next(c for c in self.node._connections.values() if c.established)
 
-    def send_rows(self, n: int, now: float) -> None:
-        rows = [row(i, now) for i in range(n)]
-        self.node.submit(new_bundle(self.node_id, "ground", Priority.TELEMETRY, "telemetry",
-                                    cbor2.dumps({"rows": rows}), now=now, lifetime=3600.0), now)
-        self.runner.wake()
+    async def submit(self, bundle: Bundle, now: float) -> None:
+        """Queue a bundle on the balloon's node (on its link thread)."""
+        await self.runner.call(self.node.submit, bundle, now)
 
-    def raw_stream(self, data: bytes, end: bool = True) -> int:
+    async def send_rows(self, n: int, now: float) -> None:
+        rows = [row(i, now) for i in range(n)]
+        await self.submit(new_bundle(self.node_id, "ground", Priority.TELEMETRY, "telemetry",
+                                     cbor2.dumps({"rows": rows}), now=now, lifetime=3600.0),
+                          now)
+
+    async def raw_stream(self, data: bytes, end: bool = True) -> int:
         """Send `data` on a new stream of the live session, bypassing every check."""
-        conn = self.connection()
-        sid = conn.quic.get_next_available_stream_id()
-        self.answers[sid] = b""
-        conn.quic.send_stream_data(sid, data, end_stream=end)
-        self.runner.flush()
-        return sid
+
+        def send() -> int:
+            conn = self.connection()
+            sid = conn.quic.get_next_available_stream_id()
+            self.answers[sid] = b""
+            conn.quic.send_stream_data(sid, data, end_stream=end)
+            return int(sid)
+
+        return await self.runner.call(send)
 
     def forge_from_my_address(self, datagram: bytes) -> None:
         """Send a datagram from this balloon's own address (as a spoofer on its path would)."""

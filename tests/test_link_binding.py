@@ -53,8 +53,7 @@ def _cross(tmp_path: Path, ground_path: PathConfig, balloon_path: PathConfig) ->
         await b.start()
         bundle = new_bundle("balloon/SL-1", "ground", Priority.NAVIGATION, "position",
                             os.urandom(64), now=time.time(), lifetime=600.0)
-        balloon.submit(bundle, time.time())
-        b.wake()
+        await b.call(balloon.submit, bundle, time.time())  # on the node's link thread
         try:
             for _ in range(300):  # at most 30 s
                 if seen:

@@ -40,6 +40,7 @@ from link_hostile import (
 )
 from stratolink.ground.signing import sign_command
 from stratolink.link.bundle import Bundle, Priority
+from stratolink.link.events import AuthFailure, BadBundle, Failover, PathDown
 from stratolink.link.limits import GiB
 from stratolink.sim.mission import OPERATOR
 from test_flight_run import flight_toml
@@ -202,15 +203,15 @@ def test_fragment_names_that_cannot_be_files_are_refused(ground: Ground,
             assert await until(lambda: b.up)
             now = time.time()
             for name in ("evil\x00name.bin", "y" * 240, "..", ".hidden", "a/../..", "ok?.bin"):
-                b.node.submit(fragment(b.node_id, name, b"refused")[1], now)
+                await b.submit(fragment(b.node_id, name, b"refused")[1], now)
             good_parent, good = fragment(b.node_id, "good.bin", b"accepted")
-            b.node.submit(good, now)
-            b.send_rows(3, now)
+            await b.submit(good, now)
+            await b.send_rows(3, now)
             assert await until(lambda: ground.store.count_telemetry(HOSTILE) == rows_before + 3)
             assert await until(lambda: (files / f"{good_parent}-good.bin").exists())
         ground.restart()
         async with Balloon(ground, HOSTILE, tmp_path / "b") as b:
-            b.send_rows(2, time.time())
+            await b.send_rows(2, time.time())
             assert await until(lambda: ground.store.count_telemetry(HOSTILE) == rows_before + 5)
 
     run(scenario())
@@ -237,10 +238,10 @@ def test_bundles_with_huge_times_are_refused_and_answered(ground: Ground,
     async def scenario() -> None:
         async with Balloon(ground, HOSTILE, tmp_path / "b") as b:
             assert await until(lambda: b.up)
-            streams = [b.raw_stream(data) for data in forged]
+            streams = [await b.raw_stream(data) for data in forged]
             assert await until(lambda: all(b.answers[s] for s in streams))
             assert [b.answers[s] for s in streams] == [b"N"] * len(forged)
-            b.send_rows(1, time.time())
+            await b.send_rows(1, time.time())
             assert await until(lambda: ground.store.count_telemetry(HOSTILE) == rows_before + 1)
 
     run(scenario())
@@ -263,15 +264,15 @@ def test_a_forged_initial_does_not_drop_the_session(ground: Ground, tmp_path: Pa
             for _ in range(6):
                 b.forge_from_my_address(forged_initial())
                 await asyncio.sleep(0.3)
-            b.send_rows(2, time.time())
+            await b.send_rows(2, time.time())
             assert await until(lambda: ground.store.count_telemetry(HOSTILE)
                                == rows_before + 2)
             await asyncio.sleep(1.0)  # past the failure detector's 1.2 s from the first forgery
             assert b.up
-            assert not [e for e in b.events if e.kind in ("path-down", "failover")]
+            assert not [e for e in b.events if isinstance(e, PathDown | Failover)]
         # The balloon restarts on the same address: its new handshake replaces the session.
         async with Balloon(ground, HOSTILE, tmp_path / "b2", local_port=port) as b:
-            b.send_rows(1, time.time())
+            await b.send_rows(1, time.time())
             assert await until(lambda: ground.store.count_telemetry(HOSTILE)
                                == rows_before + 3)
 
@@ -311,14 +312,15 @@ def test_a_junk_flood_is_summarised_and_refused_peers_are_closed(ground: Ground,
         async def scenario() -> None:
             await until(lambda: sent[0] >= 2500)
             async with Balloon(ground, HOSTILE, tmp_path / "b") as b:  # a fresh start
-                b.send_rows(2, time.time())
+                await b.send_rows(2, time.time())
                 assert await until(lambda: ground.store.count_telemetry(HOSTILE)
                                    == rows_before + 2)
                 assert flooder.is_alive()  # it arrived while the flood went on
             async with Balloon(ground, UNPINNED, tmp_path / "u") as u:
-                refused = await until(lambda: any("unknown key" in e.detail for e in u.events),
-                                      timeout_s=20.0)  # the idle timeout is 30 s
-                assert refused, [(e.kind, e.detail) for e in u.events]
+                refused = await until(
+                    lambda: any(isinstance(e, AuthFailure | PathDown) and "unknown key" in e.reason
+                                for e in u.events), timeout_s=20.0)  # the idle timeout is 30 s
+                assert refused, u.events
 
         run(scenario())
     finally:
@@ -361,10 +363,10 @@ def test_per_balloon_limits_on_files_quota_partials_and_memory(ground: Ground,
         async with Balloon(ground, HOSTILE, tmp_path / "b") as b:
             assert await until(lambda: b.up)
             now = time.time()
-            b.node.submit(huge, now)
+            await b.submit(huge, now)
             for _, bundle in quota:
-                b.node.submit(bundle, now)
-            b.send_rows(1, now)
+                await b.submit(bundle, now)
+            await b.send_rows(1, now)
             assert await until(lambda: ground.store.count_telemetry(HOSTILE)
                                == rows_before + 1)
             # 28 GiB claimed by four partials fits the 32 GiB quota; the fifth does not.
@@ -378,7 +380,7 @@ def test_per_balloon_limits_on_files_quota_partials_and_memory(ground: Ground,
                                timeout_s=60.0)
             assert set(expired_of([p for p, _ in quota])) == {(p, source) for p, _ in held}
             assert files_of([p for p, _ in quota]) == []
-            b.send_rows(1, time.time())
+            await b.send_rows(1, time.time())
             assert await until(lambda: ground.store.count_telemetry(HOSTILE)
                                == rows_before + 2)
 
@@ -419,7 +421,7 @@ def test_never_finished_streams_hold_a_bounded_amount_of_memory(tmp_path: Path) 
         conn.quic.send_stream_data(conn.quic.get_next_available_stream_id(), blob)
     net.run_until(1004.0, watch)
     events = net.ground.take_events()
-    assert any("unfinished bundles" in e.detail for e in events)
+    assert any(isinstance(e, BadBundle) and "unfinished bundles" in e.reason for e in events)
     assert 0 < peak[0] <= limit + 64 * 1024  # at most one more datagram's worth
     ground_conn = next(iter(net.ground._connections.values()))
     assert ground_conn.refused_streams and ground_conn.buffered <= limit

@@ -43,9 +43,8 @@ def test_bundles_and_a_file_cross_loopback_on_two_paths(tmp_path: Path) -> None:
         sent = [new_bundle("balloon/SL-1", "ground", Priority.TELEMETRY, "telemetry",
                            os.urandom(100), now=now, lifetime=3600.0) for _ in range(20)]
         for bundle in sent:
-            balloon.submit(bundle, now)
-        parent = balloon.submit_file(src, "ground", now=now, lifetime=3600.0)
-        b.wake()
+            await b.call(balloon.submit, bundle, now)  # on the node's link thread
+        parent = await b.call(balloon.submit_file, src, "ground", now, 3600.0)
         for _ in range(300):  # at most 30 s
             await asyncio.sleep(0.1)
             if parent in seen and all(x.id in seen for x in sent):

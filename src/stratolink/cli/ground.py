@@ -73,7 +73,7 @@ def serve(
             served = served_dataset(wind)
     app = create_app(store, response_cache=response_cache, **served)  # type: ignore[arg-type]
     if gateway_port:
-        from stratolink.ground.gateway import attach_gateway
+        from stratolink.ground.link_gateway import attach_gateway
 
         attach_gateway(app, store, host=host, port=gateway_port, keys_dir=keys_dir,
                        uplink=uplink)

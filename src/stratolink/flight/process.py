@@ -163,9 +163,8 @@ async def run_flight(config: FlightRunConfig, *, seconds: float | None, lines: T
             while not stop.is_set() and time.time() < deadline:
                 now = time.time()
                 reading = sensors.read(now)
-                sensors.steer(now, loop_core.sense(reading))
+                sensors.steer(now, await runner.call(loop_core.sense, reading))
                 readings += 1
-                runner.wake()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), config.reading_interval_s)
         else:
@@ -190,9 +189,8 @@ async def run_flight(config: FlightRunConfig, *, seconds: float | None, lines: T
                     bad += 1
                     warn(f"skipped sensor line {readings + bad}: {exc}")
                     continue
-                loop_core.sense(reading)
+                await runner.call(loop_core.sense, reading)  # on the link thread
                 readings += 1
-                runner.wake()
         drain_end = time.time() + DRAIN_S
         while time.time() < drain_end and _unacknowledged(node.store.counts()):
             runner.wake()

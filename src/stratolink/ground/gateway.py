@@ -1,8 +1,10 @@
 """Gateway: terminates the balloons' links and connects them to the mission store.
 
 `GatewayCore` is sans-I/O: it is handed arriving bundles and link events (with `now`) and
-returns the bundles to send (signed commands). `attach_gateway` runs it on the link
-layer's node over real sockets inside the API server's event loop.
+returns the bundles to send (signed commands); `GatewayService` moves them between a
+`BundleTransport` and the store. This module knows nothing of the link layer's node:
+`stratolink.ground.link_gateway` adapts one to `BundleTransport` and runs it over real
+sockets inside the API server's event loop (it imports this module, never the reverse).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ REPORT_STATES = ("accepted", "rejected", "done")
 MAX_ROWS_PER_BUNDLE = 100_000
 MAX_REPORTS_PER_BUNDLE = 1_000
 HEARTBEAT_S = 5.0
+EXPIRY_CHECK_S = 1.0  # commands past their expiry are marked expired at least this often
 
 
 def balloon_of(node_id: str) -> str:
@@ -80,6 +83,7 @@ class GatewayCore:
         self.balloons = None if balloons is None else frozenset(balloons)
         self._known: set[str] = set()
         self._outbound_ids: dict[str, int] = {}  # bundle id -> command id, until handed over
+        self._next_expiry_check = -math.inf
         self.refusals = RateLimitedLog(log)  # one line, then a summary per interval
         if self.balloons:
             store.ensure_balloons(self.balloons)
@@ -187,10 +191,13 @@ class GatewayCore:
                         payload: bytes, now: float, lifetime: float, bundle_id: str) -> Any:
                 return Bundle(bundle_id, source, destination, Priority(priority), now,
                               lifetime, kind, payload)
-        self.store.expire_commands(now)
+        if now >= self._next_expiry_check:  # a write transaction: not on every step
+            self._next_expiry_check = now + EXPIRY_CHECK_S
+            self.store.expire_commands(now)
         bundles = []
         for command in reversed(self.store.list_commands(state="queued", limit=limit)):
-            if not command["signed"] or command["bundle_id"]:
+            if not command["signed"] or command["bundle_id"] \
+                    or float(command["expires_at"]) <= now:  # expired: marked at the next check
                 continue
             bundle_id = command_bundle_id(command["balloon_id"], int(command["seq"]))
             self._outbound_ids[bundle_id] = int(command["id"])
@@ -324,10 +331,3 @@ class GatewayService:
                 log.exception("gateway step failed")
             await asyncio.sleep(interval)
 
-
-def attach_gateway(app: Any, store: MissionStore, *, host: str, port: int,
-                   keys_dir: Any = None, uplink: Any = None) -> None:
-    """Serve balloons' QUIC links on UDP (see `stratolink.ground.link_gateway`)."""
-    from stratolink.ground.link_gateway import attach_gateway as attach
-
-    attach(app, store, host=host, port=port, keys_dir=keys_dir, uplink=uplink)

@@ -18,12 +18,16 @@ from stratolink.ground.gateway import GROUND_NODE, GatewayCore, GatewayService, 
 from stratolink.ground.store import MissionStore
 from stratolink.ground.uplink import ForecastFile, ForecastUplink
 from stratolink.link.bundle import Bundle
+from stratolink.link.events import PathDown, PathUp
 from stratolink.link.keys import KeyRing
 from stratolink.link.node import LinkNode
 from stratolink.link.paths import LinkSettings, PathConfig
 from stratolink.link.store import BundleStore
 
 log = logging.getLogger(__name__)
+# How often the gateway looks for commands queued in the mission store (by the API, in this
+# process or another): a read, not a write; its step runs on the link thread, off the loop.
+COMMAND_POLL_S = 0.05
 
 
 class LinkNodeTransport:
@@ -44,16 +48,16 @@ class LinkNodeTransport:
         """Paths that came up or went down (other link events go to the log)."""
         changes = []
         for event in self.node.take_events():
-            if event.kind in ("path-up", "path-down") and event.path is not None:
+            if isinstance(event, PathUp | PathDown):
                 status = self.node.status.get(event.path)
-                peer = event.detail.split("peer ", 1)[-1] if "peer " in event.detail else None
-                balloon = peer.split("/", 1)[1] if peer and peer.startswith("balloon/") else None
-                changes.append(LinkChange(event.path, event.kind == "path-up", balloon,
+                peer = event.peer or ""
+                balloon = peer.split("/", 1)[1] if peer.startswith("balloon/") else None
+                changes.append(LinkChange(event.path, isinstance(event, PathUp), balloon,
                                           status.rtt_s if status else None,
                                           status.delivery_rate_bps if status else None,
                                           event.time))
             else:
-                log.info("link %s %s %s", event.kind, event.path or "", event.detail)
+                log.info("link %s %s %s", event.kind, event.path or "", event.describe())
         return changes
 
     def submit(self, bundle: Any, now: float) -> None:
@@ -124,7 +128,7 @@ def attach_gateway(app: Any, store: MissionStore, *, host: str, port: int,
     @contextlib.asynccontextmanager
     async def lifespan_with_gateway(a: Any) -> AsyncIterator[None]:
         async with original(a):
-            runner = UdpLinkRunner(node, on_wake=on_wake)
+            runner = UdpLinkRunner(node, on_wake=on_wake, app_interval_s=COMMAND_POLL_S)
             await runner.start()
             log.info("gateway listening on udp %s:%d", host, port)
             try:

@@ -26,8 +26,11 @@ from aioquic.quic.congestion.base import (
     QuicCongestionControl,
     register_congestion_control,
 )
+from aioquic.quic.connection import QuicConnection
 from aioquic.quic.packet_builder import QuicSentPacket
 from aioquic.quic.recovery import QuicPacketPacer
+
+from stratolink.link.quic_internals import congestion_control, set_pacer
 
 NAME = "stratolink-rate"
 STARTUP_GAIN = 2.885  # 2/ln 2: doubles the delivery rate each round trip
@@ -66,6 +69,7 @@ class RateBasedCongestionControl(QuicCongestionControl):
     def __init__(self, *, max_datagram_size: int) -> None:
         super().__init__(max_datagram_size=max_datagram_size)
         self._mss = max_datagram_size
+        self.max_datagram_bytes = max_datagram_size
         self._delivered = 0
         self._history: deque[tuple[float, int]] = deque()  # (ack time, delivered bytes)
         self._max_rate = WindowedMax()
@@ -164,12 +168,12 @@ class RatePacer(QuicPacketPacer):
         self.bucket_time = min(self.bucket_time, self.bucket_max)
 
 
-def use_rate_pacing(recovery: Any) -> None:
-    """Make a connection's loss recovery (`QuicConnection._loss`) pace at the controller's
-    measured rate, if it runs this controller (aioquic's own are left alone)."""
-    cc = getattr(recovery, "_cc", None)
+def use_rate_pacing(quic: QuicConnection) -> None:
+    """Make a connection pace at the controller's measured rate, if it runs this controller
+    (aioquic's own are left alone)."""
+    cc = congestion_control(quic)
     if isinstance(cc, RateBasedCongestionControl):
-        recovery._pacer = RatePacer(cc, max_datagram_size=cc._mss)
+        set_pacer(quic, RatePacer(cc, max_datagram_size=cc.max_datagram_bytes))
 
 
 register_congestion_control(NAME, RateBasedCongestionControl)

@@ -1,4 +1,5 @@
-"""Provider paths: their configuration, settings of the path manager, status and events."""
+"""Provider paths: their configuration, settings of the path manager and status (their
+events are in `stratolink.link.events`)."""
 
 from __future__ import annotations
 
@@ -65,12 +66,3 @@ class PathStatus:
     bundles_sent: int = 0
     changed_at: float = 0.0
 
-
-@dataclass(frozen=True)
-class LinkEvent:
-    """Something the link layer wants recorded: path up/down, failover, drops, attacks."""
-
-    time: float
-    kind: str  # path-up, path-down, failover, expired, auth-failure, bad-datagram, bad-bundle
-    path: str | None = None
-    detail: str = ""

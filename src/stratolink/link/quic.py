@@ -9,7 +9,6 @@ certificate and accepts the connection only if its public key matches a known ba
 from __future__ import annotations
 
 import ssl
-from typing import Any
 
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
@@ -18,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 
 from stratolink.link import congestion
 from stratolink.link.keys import TlsIdentity, spki_fingerprint
+from stratolink.link.quic_internals import peer_certificate, request_client_certificate
 
 ALPN = "stratolink/1"
 CONGESTION_ALGORITHM = congestion.NAME  # aioquic's "reno" or "cubic" for comparisons
@@ -53,11 +53,24 @@ def certificate_pem(identity: TlsIdentity) -> bytes:
     return identity.certificate().public_bytes(serialization.Encoding.PEM)
 
 
+def _dns_name(certificate: x509.Certificate) -> str:
+    san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return str(san.get_values_for_type(x509.DNSName)[0])
+
+
 def certificate_dns_name(identity: TlsIdentity) -> str:
     """The DNS name in the certificate's SAN (what a client must ask for)."""
-    san = identity.certificate().extensions.get_extension_for_class(
-        x509.SubjectAlternativeName).value
-    return str(san.get_values_for_type(x509.DNSName)[0])
+    return _dns_name(identity.certificate())
+
+
+def pem_dns_name(pem: bytes) -> str:
+    """The DNS name in a PEM certificate's SAN."""
+    return _dns_name(x509.load_pem_x509_certificate(pem))
+
+
+def pem_pin(pem: bytes) -> str:
+    """The SHA-256 pin of a PEM certificate's public key."""
+    return spki_fingerprint(x509.load_pem_x509_certificate(pem))
 
 
 class MutualTlsServerConnection(QuicConnection):
@@ -67,13 +80,12 @@ class MutualTlsServerConnection(QuicConnection):
     its TLS context, so it is set right after the context is created.
     """
 
-    def _initialize(self, peer_cid: bytes) -> None:
+    def _initialize(self, peer_cid: bytes) -> None:  # aioquic's hook (see quic_internals)
         super()._initialize(peer_cid)
-        self.tls._request_client_certificate = True
+        request_client_certificate(self)
 
 
 def peer_fingerprint(connection: QuicConnection) -> str | None:
     """SHA-256 pin of the peer's certificate once the handshake is done (None if none)."""
-    tls: Any = getattr(connection, "tls", None)
-    certificate = getattr(tls, "_peer_certificate", None)
+    certificate = peer_certificate(connection)
     return None if certificate is None else spki_fingerprint(certificate)

@@ -1,7 +1,16 @@
 """Run a LinkNode on real UDP sockets with asyncio (one socket per provider path).
 
 The node stays sans-I/O: this adapter feeds it datagrams and wall-clock time, sends what it
-returns, and sleeps until its next timer or the next datagram.
+returns, and sleeps until its next timer or the next datagram: one timer (`loop.call_at`),
+armed on the node's next wake-up and re-armed after every step, never a polling loop.
+
+The node, its store and the application's `on_wake` run on one thread of their own (the
+link thread), never on the event loop: the store's commits wait for the disk, and the event
+loop must keep reading sockets meanwhile. The event loop reads and writes the sockets only;
+a step on the link thread takes the datagrams read since the last one, runs the node's
+timers and the application, and returns what to send (a bundle is acknowledged only in the
+datagrams of the step that committed it: durable before acknowledged). Touch the node from
+elsewhere only through `call` or `call_soon`, which run on the link thread in order.
 
 A balloon's path socket is bound to the path's local address (the wildcard address of the
 gateway's family by default, any port) and, if the path names a network interface, to that
@@ -14,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import socket
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from stratolink.errors import UnavailableError
 from stratolink.link.node import LinkNode
@@ -30,8 +40,10 @@ SEND_ERROR_LOG_INTERVAL_S = 10.0
 RECV_BATCH = 64  # datagrams read per wake-up before the node answers
 RECV_BYTES = 65536
 MAX_SEND_BACKLOG = 4096  # datagrams waiting for a full socket buffer; beyond: dropped
-APP_INTERVAL_S = 0.05  # the application runs at least this often
+FRAGMENT_INTERVAL_S = 0.05  # while fragments wait, the application runs at least this often
+MAX_INBOX = 8192  # datagrams read but not yet handed to the node; beyond: dropped
 TIMER_SLACK_S = 0.0005  # a scheduled wake-up this close to the wanted time is kept
+T = TypeVar("T")
 
 
 class PathSocketError(UnavailableError):
@@ -179,26 +191,35 @@ async def open_server_socket(path: PathConfig) -> socket.socket:
 
 class UdpLinkRunner:
     """Binds a socket per path (the ground binds each path's gateway address) and drives
-    the node: datagrams in, the node's timers, the application's `on_wake` (at least every
-    50 ms, and at once when bundles other than fragments arrived or `wake` is called),
-    datagrams out."""
+    the node on its link thread: datagrams in, the node's timers, the application's
+    `on_wake` (when bundles other than fragments or link events arrived, when `wake` or
+    `call` is called, and every `app_interval_s` if given), datagrams out."""
 
     def __init__(self, node: LinkNode, clock: Callable[[], float] = time.time,
                  on_wake: Callable[[float], object] | None = None,
-                 passes: Callable[[str], bool] | None = None) -> None:
+                 passes: Callable[[str], bool] | None = None,
+                 app_interval_s: float | None = None) -> None:
         """`passes(path)`, if given, says whether datagrams may cross that path now (a
-        modem without service drops them both ways)."""
+        modem without service drops them both ways); `app_interval_s`, if given, runs the
+        application at least that often (for one that must look at something outside the
+        link now and then, such as a gateway's command queue)."""
         self.node = node
         self.clock = clock
         self.on_wake = on_wake
         self.passes = passes
+        self.app_interval_s = app_interval_s
         self._sockets: dict[str, _PathSocket] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: ThreadPoolExecutor | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_due = math.inf
-        self._soon: asyncio.Handle | None = None
-        self._app_due = 0.0
+        self._timer_due = float("inf")
+        self._inbox: list[tuple[str, bytes, tuple[str, int]]] = []
+        self._stepping = False  # a step is on the link thread
+        self._again = False  # something happened meanwhile: step again when it is back
+        self._woken = False  # the application must run in the next step
+        self._app_due = float("inf")
         self._arrivals_seen = -1
+        self._events_seen = 0
         self._error_logged_at: dict[str, float] = {}
         self._failures = RateLimitedLog(log, interval_s=60.0, level=logging.ERROR)
 
@@ -218,6 +239,7 @@ class UdpLinkRunner:
                 path_socket.close()
             self._sockets.clear()
             raise
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="link")
         self._loop = loop
         self.wake()
 
@@ -235,87 +257,144 @@ class UdpLinkRunner:
         return str(host), int(port)
 
     def receive(self, path: str, data: bytes, addr: tuple[str, int]) -> None:
-        """Hand an arriving datagram to the node (call `after_receive` after a burst)."""
-        if self.passes is None or self.passes(path):
-            self.node.receive_datagram(path, data, addr, self.clock())
+        """An arriving datagram, for the node's next step (call `after_receive` after a
+        burst)."""
+        if (self.passes is None or self.passes(path)) and len(self._inbox) < MAX_INBOX:
+            self._inbox.append((path, data, addr))
 
     def after_receive(self) -> None:
-        """After a burst of datagrams: send what the node answers (which also commits what
-        arrived), then let the application see new bundles at once."""
-        self.flush()
-        if self.on_wake is not None and self.node.deliverable_arrivals != self._arrivals_seen:
-            self._run_app(self.clock())
-            self.flush()
-        self._schedule()
-
-    def on_datagram(self, path: str, data: bytes, addr: tuple[str, int]) -> None:
-        """Hand one arriving datagram to the node and send what it answers."""
-        self.receive(path, data, addr)
-        self.after_receive()
+        """After a burst of datagrams: hand them to the node on its link thread."""
+        self._request()
 
     def wake(self) -> None:
-        """Run the application and the node now (e.g. after the application submitted)."""
-        if self._soon is None and self._loop is not None:
-            self._soon = self._loop.call_soon(self._step, True)
+        """Run the application and the node soon (e.g. after the application submitted)."""
+        self._woken = True
+        self._request()
 
-    def flush(self) -> None:
-        """Send everything the node has to send."""
-        now = self.clock()
-        for path, data, addr in self.node.datagrams_to_send(now):
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` on the link thread (in order with the node's steps), then let
+        the node and the application act on what it did; its result."""
+        result = await asyncio.wrap_future(self._submit(fn, *args))
+        self.wake()
+        return result
+
+    def call_soon(self, fn: Callable[..., object], *args: Any) -> None:
+        """Like `call`, without waiting (an exception is logged)."""
+        future = self._submit(fn, *args)
+        future.add_done_callback(self._log_failure)
+        self.wake()
+
+    def _submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        if self._thread is None:
+            raise StratolinkError("the link runner is not running")
+        return self._thread.submit(fn, *args)
+
+    def _log_failure(self, future: Future[Any]) -> None:
+        exc = future.exception()
+        if exc is not None:
+            log.error("link thread: %s: %s", type(exc).__name__, exc)
+
+    # ---- on the event loop -------------------------------------------------------------
+
+    def _request(self) -> None:
+        """Step the node now, or as soon as the step under way is back."""
+        if self._loop is None or self._thread is None:
+            return
+        if self._stepping:
+            self._again = True
+            return
+        self._stepping, self._again = True, False
+        inbox, self._inbox = self._inbox, []
+        woken, self._woken = self._woken, False
+        loop = self._loop
+        future = self._thread.submit(self._step, inbox, woken)
+        future.add_done_callback(lambda done: loop.call_soon_threadsafe(self._stepped, done))
+
+    def _stepped(self, future: Future[tuple[list[tuple[str, bytes, tuple[str, int]]], float]],
+                 ) -> None:
+        """Back from the link thread: send what the node answered, re-arm the timer."""
+        self._stepping = False
+        if self._loop is None:
+            return
+        try:
+            out, due = future.result()
+        except Exception as exc:  # noqa: BLE001 - the link loop must outlive any bug
+            self._failures.log(time.monotonic(), "link step", f"link step failed "
+                               f"({type(exc).__name__}: {str(exc)[:200]}); retrying")
+            out, due = [], self.clock() + 1.0
+        for path, data, addr in out:
             path_socket = self._sockets.get(path)
             if path_socket is not None and (self.passes is None or self.passes(path)):
                 path_socket.send(data, addr)
+        if self._again or self._inbox or self._woken:
+            self._request()
+        else:
+            self._arm(due)
+
+    def _arm(self, due: float) -> None:
+        """One timer, on the node's (or the application's) next wake-up."""
+        assert self._loop is not None
+        if self._timer is not None:
+            if abs(self._timer_due - due) < TIMER_SLACK_S:
+                return
+            self._timer.cancel()
+            self._timer = None
+        self._timer_due = due
+        if due != float("inf"):
+            delay = max(due - self.clock(), 0.0)
+            self._timer = self._loop.call_at(self._loop.time() + delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer, self._timer_due = None, float("inf")
+        self._request()
+
+    # ---- on the link thread ------------------------------------------------------------
+
+    def _step(self, inbox: list[tuple[str, bytes, tuple[str, int]]], woken: bool,
+              ) -> tuple[list[tuple[str, bytes, tuple[str, int]]], float]:
+        """Datagrams in, timers, the application, datagrams out; and the next wake-up."""
+        node = self.node
+        now = self.clock()
+        for path, data, addr in inbox:
+            node.receive_datagram(path, data, addr, now)
+        timer = node.next_timer()
+        if timer is not None and timer <= now:
+            node.handle_timer(now)
+        out = node.datagrams_to_send(now)  # commits what arrived: acknowledged only now
+        if self.on_wake is not None and (
+                woken or now >= self._app_due or node.events_recorded != self._events_seen
+                or node.deliverable_arrivals != self._arrivals_seen):
+            self._run_app(now)
+            out += node.datagrams_to_send(now)
+        elif self.on_wake is not None and node.fragments_waiting:
+            self._app_due = min(self._app_due, now + FRAGMENT_INTERVAL_S)
+        due = node.next_timer()
+        due = float("inf") if due is None else due
+        return out, min(due, self._app_due)
 
     def _run_app(self, now: float) -> None:
         assert self.on_wake is not None
         self._arrivals_seen = self.node.deliverable_arrivals
-        self._app_due = now + APP_INTERVAL_S
+        self._events_seen = self.node.events_recorded
+        interval = self.app_interval_s
+        self._app_due = float("inf") if interval is None else now + interval
         try:
             self.on_wake(now)
         except Exception as exc:  # noqa: BLE001 - the link loop must outlive any bug
             self._failures.log(now, "link loop", f"link loop: the application step failed "
                                f"({type(exc).__name__}: {str(exc)[:200]}); the link keeps "
                                "running")
-
-    def _step(self, woken: bool = False) -> None:
-        if woken:
-            self._soon = None
-        else:
-            self._timer, self._timer_due = None, math.inf
-        now = self.clock()
-        timer = self.node.next_timer()
-        if timer is not None and timer <= now:
-            self.node.handle_timer(now)
-        if self.on_wake is not None and (woken or now >= self._app_due
-                                         or self.node.deliverable_arrivals != self._arrivals_seen):
-            self._run_app(now)
-        self.flush()
-        self._schedule()
-
-    def _schedule(self) -> None:
-        """Sleep until the node's next timer (at most APP_INTERVAL_S)."""
-        if self._loop is None:
-            return
-        now = self.clock()
-        due = now + APP_INTERVAL_S
-        timer = self.node.next_timer()
-        if timer is not None:
-            due = min(due, timer)
-        if self.on_wake is not None:
-            due = min(due, self._app_due)
-        if self._timer is not None:
-            if abs(self._timer_due - due) < TIMER_SLACK_S:
-                return
-            self._timer.cancel()
-        self._timer_due = due
-        self._timer = self._loop.call_later(max(due - now, 0.0), self._step)
+        if self.node.fragments_waiting:  # the application takes them a few at a time
+            self._app_due = min(self._app_due, now + FRAGMENT_INTERVAL_S)
 
     async def stop(self) -> None:
-        """Stop driving the node and close the sockets."""
+        """Stop driving the node (after the step under way) and close the sockets."""
         self._loop = None
-        for handle in (self._timer, self._soon):
-            if handle is not None:
-                handle.cancel()
-        self._timer = self._soon = None
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            await asyncio.to_thread(thread.shutdown, wait=True)
         for path_socket in self._sockets.values():
             path_socket.close()

@@ -213,7 +213,12 @@ class BundleStore:
             return db.total_changes - before
 
     def expire(self, now: float) -> list[str]:
-        """Drop queued bundles whose lifetime has run out, recording each drop."""
+        """Drop queued bundles whose lifetime has run out, recording each drop (no write
+        at all when none has: an idle node does not touch the disk)."""
+        with self._lock:
+            if self._db.execute("SELECT 1 FROM outbound WHERE expires <= ? LIMIT 1",
+                                (now,)).fetchone() is None:
+                return []
         with self._tx() as db:
             rows = db.execute("SELECT id, kind, priority FROM outbound WHERE expires <= ?",
                               (now,)).fetchall()

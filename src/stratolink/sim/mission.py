@@ -45,6 +45,7 @@ from stratolink.ground.store import MissionStore
 from stratolink.ground.uplink import descriptor_bundle
 from stratolink.link.bundle import Bundle
 from stratolink.link.emulator import LinkProfile
+from stratolink.link.events import Failover, PathDown, PathUp
 from stratolink.link.fragment import fragment_ids
 from stratolink.link.paths import LinkSettings, PathConfig
 from stratolink.link.simnet import LinkPair, SimNetwork
@@ -387,14 +388,12 @@ def run_mission(
     def balloon_events(now: float) -> None:
         nonlocal failovers
         for ev in net.balloon.take_events():
-            if ev.path is None:
-                continue
-            if ev.kind == "path-up" and up_since[ev.path] is None:
+            if isinstance(ev, PathUp) and up_since[ev.path] is None:
                 up_since[ev.path] = ev.time
-            elif ev.kind == "path-down" and up_since[ev.path] is not None:
+            elif isinstance(ev, PathDown) and up_since[ev.path] is not None:
                 up_spans[ev.path].append((up_since[ev.path] - t0, ev.time - t0))  # type: ignore[operator]
                 up_since[ev.path] = None
-            elif ev.kind == "failover":
+            elif isinstance(ev, Failover):
                 failovers += 1
 
     def poll(now: float) -> None:

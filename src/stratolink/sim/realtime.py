@@ -152,7 +152,7 @@ def _password(out_dir: Path) -> str:
 
 async def _ground(out_dir: Path) -> None:
     from stratolink.ground.gateway import GatewayCore, GatewayService
-    from stratolink.ground.link_gateway import LinkNodeTransport
+    from stratolink.ground.link_gateway import COMMAND_POLL_S, LinkNodeTransport
     from stratolink.ground.store import MissionStore
     from stratolink.link.runner import UdpLinkRunner
     from stratolink.sim.mission import MissionWorld, forecast_bundle
@@ -171,7 +171,8 @@ async def _ground(out_dir: Path) -> None:
     console = ApiOperator(store, OPERATOR, _password(out_dir), clock)
     service = GatewayService(GatewayCore(store, balloons=[config.balloon_id]),
                              LinkNodeTransport(node))
-    runner = UdpLinkRunner(node, clock=clock, on_wake=service.step)
+    runner = UdpLinkRunner(node, clock=clock, on_wake=service.step,
+                           app_interval_s=COMMAND_POLL_S)
     await runner.start()
     commands = sorted(config.commands, key=lambda c: c.at_s)
     next_forecast, seed = 0.0, 1
@@ -183,12 +184,12 @@ async def _ground(out_dir: Path) -> None:
         if elapsed >= next_forecast:
             seed += 1
             now = clock()
-            node.submit(forecast_bundle(world, config.balloon_id, now, seed,
-                                        config.forecast_interval_s), now)
+            runner.call_soon(node.submit, forecast_bundle(world, config.balloon_id, now, seed,
+                                                          config.forecast_interval_s), now)
             next_forecast = elapsed + config.forecast_interval_s
         runner.wake()
         await asyncio.sleep(0.2)
-    service.step(clock())
+    await runner.call(service.step, clock())
     await runner.stop()
     console.close()
     store.close()
@@ -228,9 +229,8 @@ async def _balloon(out_dir: Path) -> None:
         reading = sensors.read(now)
         for name in service:
             service[name] = coverage.service(name, now, reading.lat_deg, reading.lon_deg)
-            node.set_carrier(name, service[name], now)
-        sensors.steer(now, loop.sense(reading))
-        runner.wake()
+            runner.call_soon(node.set_carrier, name, service[name], now)
+        sensors.steer(now, await runner.call(loop.sense, reading))
         await asyncio.sleep(1.0)
     # Let the queue drain over whatever is in service, then report.
     drain_end = time.time() + 3.0
