@@ -286,7 +286,7 @@ class UdpLinkRunner:
 
     def _submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         if self._thread is None:
-            raise StratolinkError("the link runner is not running")
+            raise UnavailableError("the link runner is not running")
         return self._thread.submit(fn, *args)
 
     def _log_failure(self, future: Future[Any]) -> None:
