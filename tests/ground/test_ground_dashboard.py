@@ -125,14 +125,9 @@ def test_dashboard_shows_tracks_and_sends_commands(
 
 
 @pytest.mark.slow
-def test_dashboard_stays_light_with_a_million_points(tmp_path: Path, page: Page) -> None:
-    store = MissionStore(f"sqlite:///{tmp_path / 'big.db'}")
-    now = time.time()
-    n = 1_000_000
-    rows = ({"balloon_id": "SL-1", "time": now - 5.0 * (n - i), "lat": 40 + 5e-6 * i,
-             "lon": -60 + 4e-5 * i, "alt": 18_000 + (i % 1000), "battery": 0.7}
-            for i in range(n))
-    store.insert_telemetry(rows, batch_size=50_000, validate=False)
+def test_dashboard_stays_light_with_a_million_points(million_row_store: MissionStore,
+                                                     page: Page) -> None:
+    store = million_row_store
     with BackgroundServer(create_app(store)) as server:
         started = time.monotonic()
         page.goto(server.base_url + "/")
@@ -141,7 +136,6 @@ def test_dashboard_stays_light_with_a_million_points(tmp_path: Path, page: Page)
         drawn = int(page.locator("#map").get_attribute("data-track-points") or 0)
         assert 1000 <= drawn <= 2000  # the server sent a downsampled track, not 1e6 points
         assert page.locator("#loading").is_hidden()
-    store.close()
     print(f"dashboard ready in {load_s:.2f} s with 1e6 rows (timing: benchmarks/ground_bench.py)")
 
 
