@@ -18,10 +18,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stratolink.errors import InvalidParameterError
-from stratolink.flight.onboard import parse_sensor_line
-from stratolink.flight.runconfig import flight_from_dict, load_flight
 from stratolink.ground.store import MissionStore
 from stratolink.link.keys import KeyRing
+from stratolink.onboard.loop import parse_sensor_line
+from stratolink.onboard.runconfig import flight_from_dict, load_flight
 from stratolink.sim.mission import OPERATOR
 from stratolink.sim.operators import enrol_operator
 
@@ -261,9 +261,9 @@ def test_a_forecast_file_that_misses_the_balloon_is_dropped(tmp_path: Path) -> N
     import numpy as np
     import xarray as xr
 
-    from stratolink.flight.agent import SensorReading
-    from stratolink.flight.process import build_onboard
     from stratolink.link.bundle import Priority, new_bundle
+    from stratolink.onboard.agent import SensorReading
+    from stratolink.onboard.process import build_onboard
 
     ring = KeyRing(tmp_path / "keys")
     ring.generate("ops", "ground")

@@ -24,15 +24,15 @@ from stratolink.navigation import (
 )
 from stratolink.navigation.evaluate import (
     FlightResult,
-    World,
     compare,
-    fly,
     observe,
     ratio_ci95,
     summarise,
 )
 from stratolink.navigation.scenarios import Scenario, make_suite, offset_point
+from stratolink.sim.evaluate import fly
 from stratolink.winds.base import FloatArray, WindField
+from stratolink.world.model import World
 
 EARTH_RADIUS_M = 6_371_008.8
 VEHICLE = VehicleModel(
@@ -372,7 +372,9 @@ class OverdrawableBalloon:
         )
 
 
-def day_by_local_hour(t: ArrayLike, lat: ArrayLike, lon: ArrayLike) -> np.ndarray:
+def day_by_local_hour(
+    t: ArrayLike, lat: ArrayLike, lon: ArrayLike, alt_m: ArrayLike = 0.0
+) -> np.ndarray:
     hour = ((np.asarray(t, dtype=float) % 86400) / 3600 + np.asarray(lon, dtype=float) / 15) % 24
     return np.asarray((hour > 6.0) & (hour < 18.0))
 

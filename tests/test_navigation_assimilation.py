@@ -334,8 +334,8 @@ class Recorder(StationSeekerController):
 
 
 def test_the_onboard_agent_measures_winds_from_its_fixes(tmp_path: Path) -> None:
-    from stratolink.flight.agent import AgentConfig, OnboardAgent, SensorReading, Target
     from stratolink.link.commands import CommandVerifier
+    from stratolink.onboard.agent import AgentConfig, OnboardAgent, SensorReading, Target
 
     recorder = Recorder()
     forecast = UniformWindField(0.0, 0.0)

@@ -15,13 +15,13 @@ import cbor2
 import pytest
 from fastapi.testclient import TestClient
 
-from stratolink.flight.agent import OnboardAgent, SensorReading, Target, agent_for_balloon
 from stratolink.flight.superpressure import SuperpressureParams
 from stratolink.ground.api import create_app
 from stratolink.ground.gateway import GatewayCore
 from stratolink.ground.store import MissionStore
 from stratolink.link.bundle import Bundle, Priority, new_bundle
 from stratolink.navigation.vehicle import VehicleModel
+from stratolink.onboard.agent import OnboardAgent, SensorReading, Target, agent_for_balloon
 from stratolink.sim.operators import enrol_operator
 from stratolink.winds import UniformWindField
 
@@ -78,7 +78,7 @@ def make_agent(tmp_path: Path, ground: Ground) -> OnboardAgent:
 
 
 def _config() -> Any:
-    from stratolink.flight.agent import AgentConfig
+    from stratolink.onboard.agent import AgentConfig
 
     return AgentConfig(decision_interval_s=60.0, position_interval_s=60.0)
 

@@ -14,12 +14,20 @@ What it does:
 * uplink: forecasts (kind ``forecast``) replace the one it plans on; commands (kind
   ``command``) pass the `CommandVerifier` (operator signature, expiry, sequence number)
   before they act, and every command gets a ``command-ack`` bundle back.
+
+Memory is bounded whatever the flight's length (a balloon flies for months): the log keeps
+the last `LOG_ROWS` rows sent, `LOG_COMMANDS` verdicts of each kind and `LOG_ERRORS`
+errors; rows wait for the next telemetry bundle up to `MAX_TELEMETRY_ROWS` (reaching it
+makes the telemetry due at once); at most one altitude and one station command are pending;
+actuator lines and late reports are handed over on the call that made them; the measured
+winds keep their own bounded history (`navigation.measured`).
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,18 +38,26 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from stratolink.errors import InvalidParameterError, OutOfRangeError
+from stratolink.flight.solar import sun_is_up
 from stratolink.geo import distance_m
 from stratolink.link.bundle import Bundle, Priority, new_bundle
 from stratolink.link.commands import CommandVerifier
 from stratolink.link.contract import DEFAULT_STATION_RADIUS_M
 from stratolink.navigation.evaluate import make_controller, observe
 from stratolink.navigation.measured import MeasuredWinds
-from stratolink.navigation.types import Command, Controller
+from stratolink.navigation.types import Command, Controller, NavObservation
 from stratolink.navigation.vehicle import VehicleModel
 from stratolink.winds.base import WindField
+from stratolink.world.sensors import SensorReading, SunTest
 
 ForecastLoader = Callable[[dict[str, Any]], WindField]
 ControllerFactory = Callable[[str], Controller]
+DecisionHook = Callable[[NavObservation, Command], None]
+
+LOG_ROWS = 1000  # rows sent kept in the log (~0.5 MB), the newest
+LOG_COMMANDS = 1000  # accepted and rejected command verdicts kept, each
+LOG_ERRORS = 200  # error lines kept, the newest
+MAX_TELEMETRY_ROWS = 5000  # rows waiting for a telemetry bundle; at this many it goes now
 
 
 @dataclass(frozen=True)
@@ -69,19 +85,6 @@ class AgentConfig:
             raise InvalidParameterError("agent science_bytes must be >= 0")
 
 
-@dataclass(frozen=True)
-class SensorReading:
-    """One reading of the flight computer's sensors (GNSS, pressure, battery, sun sensor)."""
-
-    time_s: float
-    lat_deg: float
-    lon_deg: float
-    altitude_m: float
-    pressure_pa: float
-    battery_wh: float
-    sun_up: bool
-
-
 @dataclass
 class Outbox:
     """What the agent wants the link to carry: bundles, and files to send as fragments."""
@@ -105,14 +108,17 @@ class Target:
 
 @dataclass
 class AgentLog:
-    """What the agent did, for reports and tests."""
+    """What the agent did, for reports and tests: counts, and the newest entries of each
+    kind (`LOG_ROWS` rows sent, `LOG_COMMANDS` verdicts, `LOG_ERRORS` errors)."""
 
     decisions: int = 0
     forecasts: int = 0
-    commands_accepted: list[int] = field(default_factory=list)
-    commands_rejected: list[tuple[int | None, str]] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)  # every telemetry row sent
-    errors: list[str] = field(default_factory=list)
+    commands_accepted: deque[int] = field(default_factory=lambda: deque(maxlen=LOG_COMMANDS))
+    commands_rejected: deque[tuple[int | None, str]] = field(
+        default_factory=lambda: deque(maxlen=LOG_COMMANDS))
+    rows: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=LOG_ROWS))
+    errors: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_ERRORS))
+    rows_sent: int = 0  # every row sent, counted
 
 
 class OnboardAgent:
@@ -121,7 +127,7 @@ class OnboardAgent:
     def __init__(
         self, *, node_id: str, ground_id: str, vehicle: VehicleModel, controller: Controller,
         verifier: CommandVerifier, forecast: WindField, target: Target,
-        science_dir: Path, forecast_loader: ForecastLoader,
+        science_dir: Path | None, forecast_loader: ForecastLoader,
         controller_factory: ControllerFactory | None = None,
         config: AgentConfig | None = None, science_seed: int = 0,
     ) -> None:
@@ -134,11 +140,12 @@ class OnboardAgent:
         self.forecast = forecast
         self._fallback_forecast: WindField | None = None
         self.target = target
-        self.science_dir = Path(science_dir)
-        self.science_dir.mkdir(parents=True, exist_ok=True)
         self.forecast_loader = forecast_loader
         self.controller_factory = controller_factory
         self.config = config or AgentConfig()
+        if science_dir is None and self.config.science_bytes > 0:
+            raise InvalidParameterError("an agent that writes science needs a science folder")
+        self.science_dir = science_dir
         self.levels = vehicle.levels(self.config.level_spacing_m)
         self.log = AgentLog()
         self.target_altitude_m: float | None = None
@@ -155,6 +162,8 @@ class OnboardAgent:
         self._science_rng = np.random.default_rng(science_seed)
         self._science_count = 0
         self.measured_winds = MeasuredWinds()  # winds derived from the position fixes
+        self.data_waiting_bytes = 0.0  # science on board not yet sent, as the link reports it
+        self.on_decision: DecisionHook | None = None  # told of each decision (evaluation)
 
     # ---- sensors -> controller and downlink ---------------------------------------------
 
@@ -176,21 +185,26 @@ class OnboardAgent:
         if now >= self._next["position"]:
             out.bundles.append(self._bundle(Priority.NAVIGATION, "position", row, now,
                                             cfg.position_lifetime_s))
-            self.log.rows.append(row)
+            self._logged([row])
             self._next["position"] = now + cfg.position_interval_s
         else:
             self._unsent_rows.append(row)
-        if now >= self._next["telemetry"] and self._unsent_rows:
+        full = len(self._unsent_rows) >= MAX_TELEMETRY_ROWS
+        if (now >= self._next["telemetry"] or full) and self._unsent_rows:
             rows, self._unsent_rows = self._unsent_rows, []
             out.bundles.append(self._bundle(Priority.TELEMETRY, "telemetry", {"rows": rows},
                                             now, cfg.telemetry_lifetime_s))
-            self.log.rows.extend(rows)
+            self._logged(rows)
             self._next["telemetry"] = now + cfg.telemetry_interval_s
         if now >= self._next["science"]:
             if cfg.science_bytes > 0:
                 out.files.append((self._science_file(now), "science"))
             self._next["science"] = now + cfg.science_interval_s
         return out
+
+    def _logged(self, rows: list[dict[str, Any]]) -> None:
+        self.log.rows.extend(rows)
+        self.log.rows_sent += len(rows)
 
     def _row(self, r: SensorReading) -> dict[str, Any]:
         speed = vertical = None
@@ -218,7 +232,8 @@ class OnboardAgent:
         try:
             obs = observe(r.time_s, r.lat_deg, r.lon_deg, r.altitude_m, r.battery_wh,
                           self.vehicle, self.forecast, self.levels, self.target, r.sun_up,
-                          self.measured_winds.snapshot(r.time_s))
+                          self.measured_winds.snapshot(r.time_s),
+                          data_waiting_bytes=self.data_waiting_bytes)
             command: Command = self.controller.decide(obs)
         except OutOfRangeError as exc:
             # The forecast does not cover where (or when) the balloon is: hold the altitude
@@ -234,10 +249,14 @@ class OnboardAgent:
                                                  self.vehicle.min_altitude_m,
                                                  self.vehicle.max_altitude_m)
         self.log.decisions += 1
+        if self.on_decision is not None:
+            self.on_decision(obs, command)
 
     def _science_file(self, now: float) -> Path:
         """A science file as the payload writes it (seeded bytes of the configured size)."""
+        assert self.science_dir is not None  # checked when the agent was made
         self._science_count += 1
+        self.science_dir.mkdir(parents=True, exist_ok=True)
         path = self.science_dir / f"science-{self._science_count:04d}-{int(now)}.bin"
         path.write_bytes(self._science_rng.bytes(self.config.science_bytes))
         return path
@@ -402,14 +421,15 @@ def agent_for_balloon(
     *, balloon_id: str, vehicle: VehicleModel, controller: str,
     operators: dict[str, Ed25519PublicKey], state_dir: Path, forecast: WindField,
     target: Target, forecast_loader: ForecastLoader, config: AgentConfig, seed: int = 0,
-    roles: dict[str, str] | None = None,
+    roles: dict[str, str] | None = None, sun_test: SunTest | None = None,
 ) -> OnboardAgent:
     """The agent of `balloon_id`: flying `controller` (switchable by a signed command),
-    obeying only `operators`, keeping command sequence numbers and science in `state_dir`."""
-    from stratolink.flight.solar import sun_is_up
+    obeying only `operators`, keeping command sequence numbers and science in `state_dir`.
+    Its controllers schedule the sun with `sun_test` (default: the solar model)."""
+    sun = sun_test if sun_test is not None else sun_is_up
 
     def controller_factory(name: str) -> Controller:
-        return make_controller(name, vehicle, sun_is_up, seed=seed)
+        return make_controller(name, vehicle, sun, seed=seed)
 
     return OnboardAgent(
         node_id=f"balloon/{balloon_id}", ground_id="ground", vehicle=vehicle,
