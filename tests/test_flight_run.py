@@ -262,8 +262,8 @@ def test_a_forecast_file_that_misses_the_balloon_is_dropped(tmp_path: Path) -> N
     import xarray as xr
 
     from stratolink.link.bundle import Priority, new_bundle
-    from stratolink.onboard.agent import SensorReading
     from stratolink.onboard.process import build_onboard
+    from stratolink.world.sensors import SensorReading
 
     ring = KeyRing(tmp_path / "keys")
     ring.generate("ops", "ground")

@@ -335,7 +335,8 @@ class Recorder(StationSeekerController):
 
 def test_the_onboard_agent_measures_winds_from_its_fixes(tmp_path: Path) -> None:
     from stratolink.link.commands import CommandVerifier
-    from stratolink.onboard.agent import AgentConfig, OnboardAgent, SensorReading, Target
+    from stratolink.onboard.agent import AgentConfig, OnboardAgent, Target
+    from stratolink.world.sensors import SensorReading
 
     recorder = Recorder()
     forecast = UniformWindField(0.0, 0.0)

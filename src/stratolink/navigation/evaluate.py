@@ -208,10 +208,6 @@ def make_controller(
     )
 
 
-def _scalar(x: Any) -> float:
-    return float(np.asarray(x, dtype=float).reshape(-1)[0])
-
-
 def interval_hits(
     column: WindColumn, true_u: FloatArray, true_v: FloatArray
 ) -> tuple[int, int, int]:
