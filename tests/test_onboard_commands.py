@@ -170,10 +170,11 @@ def test_the_agent_memory_stays_bounded_over_a_long_flight(
 ) -> None:
     """Months of readings, junk bundles and refused commands: every log and queue of the
     agent stays within its documented bound, and the counts still see everything."""
-    from stratolink.onboard import agent as agent_module
-    from stratolink.onboard.agent import LOG_ERRORS, LOG_ROWS, MAX_TELEMETRY_ROWS, AgentConfig
+    from stratolink.onboard import records
+    from stratolink.onboard.agent import MAX_TELEMETRY_ROWS, AgentConfig
+    from stratolink.onboard.records import LOG_ERRORS, LOG_ROWS
 
-    monkeypatch.setattr(agent_module, "LOG_COMMANDS", 5)  # the same bound, quicker to reach
+    monkeypatch.setattr(records, "LOG_COMMANDS", 5)  # the same bound, quicker to reach
     agent = make_agent(tmp_path, ground)
     agent.config = AgentConfig(decision_interval_s=1e9, position_interval_s=1e9,
                                telemetry_interval_s=1e9)

@@ -17,7 +17,7 @@ What it does:
 
 Memory is bounded whatever the flight's length (a balloon flies for months): the log keeps
 the last `LOG_ROWS` rows sent, `LOG_COMMANDS` verdicts of each kind and `LOG_ERRORS`
-errors; rows wait for the next telemetry bundle up to `MAX_TELEMETRY_ROWS` (reaching it
+errors (`onboard.records`); rows wait for the next telemetry bundle up to `MAX_TELEMETRY_ROWS` (reaching it
 makes the telemetry due at once); at most one altitude and one station command are pending;
 actuator lines and late reports are handed over on the call that made them; the measured
 winds keep their own bounded history (`navigation.measured`).
@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +45,7 @@ from stratolink.navigation.evaluate import make_controller, observe
 from stratolink.navigation.measured import MeasuredWinds
 from stratolink.navigation.types import Command, Controller, NavObservation
 from stratolink.navigation.vehicle import VehicleModel
+from stratolink.onboard.records import REACHED_M, AgentConfig, AgentLog, Outbox, Target
 from stratolink.winds.base import WindField
 from stratolink.world.sensors import SensorReading, SunTest
 
@@ -54,71 +53,7 @@ ForecastLoader = Callable[[dict[str, Any]], WindField]
 ControllerFactory = Callable[[str], Controller]
 DecisionHook = Callable[[NavObservation, Command], None]
 
-LOG_ROWS = 1000  # rows sent kept in the log (~0.5 MB), the newest
-LOG_COMMANDS = 1000  # accepted and rejected command verdicts kept, each
-LOG_ERRORS = 200  # error lines kept, the newest
 MAX_TELEMETRY_ROWS = 5000  # rows waiting for a telemetry bundle; at this many it goes now
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    """How often the agent decides and what it sends (seconds, bytes)."""
-
-    decision_interval_s: float = 600.0
-    position_interval_s: float = 300.0
-    telemetry_interval_s: float = 1800.0
-    science_interval_s: float = 6 * 3600.0
-    science_bytes: int = 3_000_000
-    position_lifetime_s: float = 6 * 3600.0
-    telemetry_lifetime_s: float = 3 * 86400.0
-    science_lifetime_s: float = 7 * 86400.0
-    level_spacing_m: float = 500.0
-
-    def __post_init__(self) -> None:
-        for name in ("decision_interval_s", "position_interval_s", "telemetry_interval_s",
-                     "science_interval_s", "position_lifetime_s", "telemetry_lifetime_s",
-                     "science_lifetime_s", "level_spacing_m"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise InvalidParameterError(f"agent {name} must be a positive number")
-        if self.science_bytes < 0:
-            raise InvalidParameterError("agent science_bytes must be >= 0")
-
-
-@dataclass
-class Outbox:
-    """What the agent wants the link to carry: bundles, and files to send as fragments."""
-
-    bundles: list[Bundle] = field(default_factory=list)
-    files: list[tuple[Path, str]] = field(default_factory=list)  # (path, kind)
-    actuations: list[dict[str, Any]] = field(default_factory=list)  # e.g. cut-down lines
-
-
-REACHED_M = 100.0  # a target altitude is reached within this distance of it
-
-
-@dataclass(frozen=True)
-class Target:
-    """The station the controller keeps to (a `navigation.evaluate.Station`)."""
-
-    station_lat_deg: float
-    station_lon_deg: float
-    radius_m: float = DEFAULT_STATION_RADIUS_M
-
-
-@dataclass
-class AgentLog:
-    """What the agent did, for reports and tests: counts, and the newest entries of each
-    kind (`LOG_ROWS` rows sent, `LOG_COMMANDS` verdicts, `LOG_ERRORS` errors)."""
-
-    decisions: int = 0
-    forecasts: int = 0
-    commands_accepted: deque[int] = field(default_factory=lambda: deque(maxlen=LOG_COMMANDS))
-    commands_rejected: deque[tuple[int | None, str]] = field(
-        default_factory=lambda: deque(maxlen=LOG_COMMANDS))
-    rows: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=LOG_ROWS))
-    errors: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_ERRORS))
-    rows_sent: int = 0  # every row sent, counted
 
 
 class OnboardAgent:
