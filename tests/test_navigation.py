@@ -542,3 +542,15 @@ def test_forecast_grid_cache_is_exact_for_a_linear_field(
     assert got[1][0] == pytest.approx(float(want[1]), abs=1e-6)
     assert cache.covers(t0, lat, lon, t0 + 3600.0, margin_m=100e3)
     assert not cache.covers(t0, 10.0, 30.0, t0 + 3600.0, margin_m=100e3)
+
+
+def test_evaluation_flights_decide_through_the_onboard_agent() -> None:
+    """Every decision of an evaluation flight is the onboard agent's (the hook it calls),
+    at the evaluation's cadence, on forecasts the ground's uplink scheduled."""
+    scenario = make_suite("small", count=1, duration_h=12.0)[0]
+    seen: list[float] = []
+    result = fly(scenario, "greedy", world=stand_in_world(scenario),
+                 on_decision=lambda obs, _command: seen.append(obs.time_s))
+    assert len(seen) == result.decisions > 0
+    gaps = np.diff(seen)
+    assert np.all(gaps == gaps[0]) and gaps[0] == 540.0  # every 3 steps of 180 s

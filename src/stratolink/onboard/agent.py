@@ -17,8 +17,9 @@ What it does:
 
 Memory is bounded whatever the flight's length (a balloon flies for months): the log keeps
 the last `LOG_ROWS` rows sent, `LOG_COMMANDS` verdicts of each kind and `LOG_ERRORS`
-errors (`onboard.records`); rows wait for the next telemetry bundle up to `MAX_TELEMETRY_ROWS` (reaching it
-makes the telemetry due at once); at most one altitude and one station command are pending;
+errors (`onboard.records`); rows wait for the next telemetry bundle up to
+`MAX_TELEMETRY_ROWS` (reaching it makes the telemetry due at once); at most one altitude and
+one station command are pending;
 actuator lines and late reports are handed over on the call that made them; the measured
 winds keep their own bounded history (`navigation.measured`).
 """
