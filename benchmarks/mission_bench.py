@@ -17,8 +17,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from stratolink.link.emulator import LinkProfile
-from stratolink.sim.coverage import Provider
-from stratolink.sim.mission import MissionConfig, run_mission
+from stratolink.sim.config import MissionConfig
+from stratolink.sim.mission import run_mission
+from stratolink.world.coverage import Provider
 
 HOURS = 72.0
 

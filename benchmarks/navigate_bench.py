@@ -35,9 +35,11 @@ from stratolink.navigation import (
     StationSeekerController,
 )
 from stratolink.navigation.assimilation import WindPosterior
-from stratolink.navigation.evaluate import default_world, fly, point_sun_function
+from stratolink.navigation.evaluate import point_sun_function
 from stratolink.navigation.scenarios import Scenario, make_suite
 from stratolink.navigation.vehicle import SunFunction, VehicleModel
+from stratolink.sim.evaluate import fly
+from stratolink.world.model import default_world
 
 SCENARIOS = 4
 HOURS = 12.0
@@ -112,7 +114,7 @@ def decision_times(
     for scenario in scenarios:
         world = default_world(scenario)
         vehicle = VehicleModel.from_params(world.balloon.params)
-        sun = point_sun_function(world.sun_is_up)
+        sun = point_sun_function(world.sun_is_up, vehicle.min_altitude_m)
         timed = TimedController(make(vehicle, sun, scenario.forecast_seed % 1000))
         fly(scenario, timed.name, world=world, controller=timed)
         times.extend(timed.milliseconds)

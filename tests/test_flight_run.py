@@ -18,10 +18,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stratolink.errors import InvalidParameterError
-from stratolink.flight.onboard import parse_sensor_line
-from stratolink.flight.runconfig import flight_from_dict, load_flight
 from stratolink.ground.store import MissionStore
 from stratolink.link.keys import KeyRing
+from stratolink.onboard.loop import parse_sensor_line
+from stratolink.onboard.runconfig import flight_from_dict, load_flight
 from stratolink.sim.mission import OPERATOR
 from stratolink.sim.operators import enrol_operator
 
@@ -261,9 +261,9 @@ def test_a_forecast_file_that_misses_the_balloon_is_dropped(tmp_path: Path) -> N
     import numpy as np
     import xarray as xr
 
-    from stratolink.flight.agent import SensorReading
-    from stratolink.flight.process import build_onboard
     from stratolink.link.bundle import Priority, new_bundle
+    from stratolink.onboard.process import build_onboard
+    from stratolink.world.sensors import SensorReading
 
     ring = KeyRing(tmp_path / "keys")
     ring.generate("ops", "ground")
@@ -310,3 +310,27 @@ def test_a_forecast_file_that_misses_the_balloon_is_dropped(tmp_path: Path) -> N
     assert any("corrupt.nc" in e for e in agent.log.errors)
     agent.verifier.close()
     node.store.close()
+
+
+def test_the_simulated_balloon_sees_the_sun_from_its_altitude() -> None:
+    """At dawn the balloon at 17 km is in sunlight while the sea below is still dark: the
+    world's sensors read the sun as the balloon sees it, as its battery model charges."""
+    import numpy as np
+
+    from stratolink.flight.solar import sun_is_up
+    from stratolink.world.model import mission_world
+
+    lat, lon, alt = -44.7, 169.13, 17_000.0
+    start = 1_767_225_600.0 + 9 * 86400.0
+    times = start + np.arange(0.0, 86400.0, 60.0)
+    ground = sun_is_up(times, np.full(times.shape, lat), np.full(times.shape, lon))
+    aloft = sun_is_up(times, np.full(times.shape, lat), np.full(times.shape, lon),
+                      np.full(times.shape, alt))
+    dawn = float(times[np.argmax(aloft & ~ground)])
+    assert not sun_is_up(np.array([dawn]), np.array([lat]), np.array([lon]))[0]
+    balloon = mission_world().launch(dawn, lat, lon, alt)
+    reading = balloon.read(dawn)
+    assert reading.sun_up and reading.altitude_m == alt
+    assert 8_000.0 < reading.pressure_pa < 10_000.0
+    balloon.steer(dawn + 600.0, 17_500.0)  # the pump and valve follow the target
+    assert balloon.read(dawn + 600.0).altitude_m > alt

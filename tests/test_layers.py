@@ -44,39 +44,13 @@ STANDALONE = {"stratolink.netshaper": ("stratolink.errors",)}  # tool: what it m
 STANDALONE_USERS = ("stratolink.cli",)  # the only layer that may import a standalone tool
 FACADE = "stratolink"
 
-# Edges that break the layering today only because the onboard code (agent, onboard loop,
-# flight process and its run configuration) still lives in `stratolink.flight`; they go away
-# when it moves to `stratolink.onboard`. Remove an entry once its edge is gone (the test
-# fails on entries that no longer exist, so the list cannot rot).
-PENDING: set[tuple[str, str]] = {
-    ("stratolink.flight.agent", "stratolink.link.bundle"),
-    ("stratolink.flight.agent", "stratolink.link.commands"),
-    ("stratolink.flight.agent", "stratolink.link.contract"),
-    ("stratolink.flight.agent", "stratolink.navigation.evaluate"),
-    ("stratolink.flight.agent", "stratolink.navigation.measured"),
-    ("stratolink.flight.agent", "stratolink.navigation.types"),
-    ("stratolink.flight.agent", "stratolink.navigation.vehicle"),
-    ("stratolink.flight.onboard", "stratolink.link.bundle"),
-    ("stratolink.flight.onboard", "stratolink.link.fragment"),
-    ("stratolink.flight.onboard", "stratolink.link.node"),
-    ("stratolink.flight.onboard", "stratolink.navigation.evaluate"),
-    ("stratolink.flight.process", "stratolink.link.keys"),
-    ("stratolink.flight.process", "stratolink.link.node"),
-    ("stratolink.flight.process", "stratolink.link.paths"),
-    ("stratolink.flight.process", "stratolink.link.runner"),
-    ("stratolink.flight.process", "stratolink.link.store"),
-    ("stratolink.flight.process", "stratolink.navigation.vehicle"),
-    ("stratolink.flight.process", "stratolink.sim.mission"),
-    ("stratolink.flight.runconfig", "stratolink.link.paths"),
-}
+# Edges allowed to break the layering while a move is under way (none now). Remove an entry
+# once its edge is gone (the test fails on entries that no longer exist, so the list cannot
+# rot).
+PENDING: set[tuple[str, str]] = set()
 
-# Import cycles that exist today, each to be broken (same rule: stale entries fail):
-# - the compiled kernel imports the balloon models inside functions while `motion` imports
-#   the kernel (the models' shared constants belong below both).
-KNOWN_CYCLES: set[frozenset[str]] = {
-    frozenset({"stratolink.flight.compiled", "stratolink.flight.cruise",
-               "stratolink.flight.latex", "stratolink.flight.motion"}),
-}
+# Import cycles allowed while one is being broken (none now; same rule: stale entries fail).
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from stratolink.errors import InvalidParameterError
-from stratolink.flight.runconfig import flight_from_dict
 from stratolink.link.bundle import Priority, new_bundle
 from stratolink.link.paths import LinkSettings, PathConfig
 from stratolink.link.runner import PathSocketError, UdpLinkRunner, open_client_socket
 from stratolink.link.simnet import LinkPair
+from stratolink.onboard.runconfig import flight_from_dict
 
 
 def _free_port(family: int = socket.AF_INET, host: str = "127.0.0.1") -> int:

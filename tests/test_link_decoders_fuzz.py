@@ -18,7 +18,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stratolink.errors import InvalidParameterError
-from stratolink.flight.onboard import MAX_SENSOR_LINE_CHARS, parse_sensor_line
 from stratolink.link.bundle import (
     MAX_LIFETIME_S,
     MAX_NAME_CHARS,
@@ -32,6 +31,7 @@ from stratolink.link.commands import CommandError, SignedCommand
 from stratolink.link.fragment import Reassembler, parse_fragment
 from stratolink.link.limits import MAX_FILE_NAME_CHARS, ReceiveLimits, file_name_problem
 from stratolink.link.ratelog import RateLimitedLog
+from stratolink.onboard.loop import MAX_SENSOR_LINE_CHARS, parse_sensor_line
 
 HUGE_INTS = st.sampled_from([2**53 + 1, 2**63, 2**64, 2**1100, -(2**1100), 10**4000])
 NUMBERS = (st.integers(-(2**70), 2**70) | HUGE_INTS | st.floats()

@@ -24,15 +24,15 @@ from stratolink.navigation import (
 )
 from stratolink.navigation.evaluate import (
     FlightResult,
-    World,
     compare,
-    fly,
     observe,
     ratio_ci95,
     summarise,
 )
 from stratolink.navigation.scenarios import Scenario, make_suite, offset_point
+from stratolink.sim.evaluate import fly
 from stratolink.winds.base import FloatArray, WindField
+from stratolink.world.model import World
 
 EARTH_RADIUS_M = 6_371_008.8
 VEHICLE = VehicleModel(
@@ -372,7 +372,9 @@ class OverdrawableBalloon:
         )
 
 
-def day_by_local_hour(t: ArrayLike, lat: ArrayLike, lon: ArrayLike) -> np.ndarray:
+def day_by_local_hour(
+    t: ArrayLike, lat: ArrayLike, lon: ArrayLike, alt_m: ArrayLike = 0.0
+) -> np.ndarray:
     hour = ((np.asarray(t, dtype=float) % 86400) / 3600 + np.asarray(lon, dtype=float) / 15) % 24
     return np.asarray((hour > 6.0) & (hour < 18.0))
 
@@ -560,3 +562,15 @@ def test_forecast_cache_interpolation_is_scipys_multilinear_with_nearest_edges()
     for got, field in ((got_u, u), (got_v, v)):
         expected = map_coordinates(field, np.stack(coords), order=1, mode="nearest")
         np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_evaluation_flights_decide_through_the_onboard_agent() -> None:
+    """Every decision of an evaluation flight is the onboard agent's (the hook it calls),
+    at the evaluation's cadence, on forecasts the ground's uplink scheduled."""
+    scenario = make_suite("small", count=1, duration_h=12.0)[0]
+    seen: list[float] = []
+    result = fly(scenario, "greedy", world=stand_in_world(scenario),
+                 on_decision=lambda obs, _command: seen.append(obs.time_s))
+    assert len(seen) == result.decisions > 0
+    gaps = np.diff(seen)
+    assert np.all(gaps == gaps[0]) and gaps[0] == 540.0  # every 3 steps of 180 s

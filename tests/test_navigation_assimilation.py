@@ -28,7 +28,7 @@ from stratolink.navigation.assimilation import ErrorPrior, WindAssimilator
 from stratolink.navigation.evaluate import interval_hits
 from stratolink.navigation.measured import MeasuredWinds, WindMeasurements
 from stratolink.winds.base import FloatArray, UniformWindField, WindField
-from stratolink.winds.forecast import (
+from stratolink.winds.verified_forecast import (
     ANALYSIS_ERROR_M_S,
     MESOSCALE_SCALES,
     VerifiedErrorForecastWindField,
@@ -334,8 +334,9 @@ class Recorder(StationSeekerController):
 
 
 def test_the_onboard_agent_measures_winds_from_its_fixes(tmp_path: Path) -> None:
-    from stratolink.flight.agent import AgentConfig, OnboardAgent, SensorReading, Target
     from stratolink.link.commands import CommandVerifier
+    from stratolink.onboard.agent import AgentConfig, OnboardAgent, Target
+    from stratolink.world.sensors import SensorReading
 
     recorder = Recorder()
     forecast = UniformWindField(0.0, 0.0)
@@ -425,8 +426,8 @@ def test_coverage_suite_puts_stations_just_outside_service_areas() -> None:
 def test_verified_forecast_on_a_grid_equals_its_pointwise_samples() -> None:
     """`sample_grid` (error modes as one complex matrix product) gives what `sample` gives
     at every (time, altitude, point) combination, across the antimeridian too."""
-    from stratolink.winds.forecast import VerifiedErrorForecastWindField
     from stratolink.winds.synthetic import SyntheticWindField
+    from stratolink.winds.verified_forecast import VerifiedErrorForecastWindField
 
     forecast = VerifiedErrorForecastWindField(SyntheticWindField(seed=3), 1.8e9, seed=5)
     times = 1.8e9 + 1800.0 * np.arange(9)

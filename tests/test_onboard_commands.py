@@ -15,15 +15,16 @@ import cbor2
 import pytest
 from fastapi.testclient import TestClient
 
-from stratolink.flight.agent import OnboardAgent, SensorReading, Target, agent_for_balloon
 from stratolink.flight.superpressure import SuperpressureParams
 from stratolink.ground.api import create_app
 from stratolink.ground.gateway import GatewayCore
 from stratolink.ground.store import MissionStore
 from stratolink.link.bundle import Bundle, Priority, new_bundle
 from stratolink.navigation.vehicle import VehicleModel
+from stratolink.onboard.agent import OnboardAgent, Target, agent_for_balloon
 from stratolink.sim.operators import enrol_operator
 from stratolink.winds import UniformWindField
+from stratolink.world.sensors import SensorReading
 
 T0 = time.time()  # the ground's API and the balloon both run on this fixed clock, so
 # nothing depends on when (or how slowly) the test runs
@@ -78,7 +79,7 @@ def make_agent(tmp_path: Path, ground: Ground) -> OnboardAgent:
 
 
 def _config() -> Any:
-    from stratolink.flight.agent import AgentConfig
+    from stratolink.onboard.agent import AgentConfig
 
     return AgentConfig(decision_interval_s=60.0, position_interval_s=60.0)
 
@@ -162,3 +163,40 @@ def test_hold_station_and_controller_actions(tmp_path: Path, ground: Ground) -> 
     ground.downlink(agent.receive(ground.uplink(switch), T0 + 5).bundles)
     assert ground.states()[switch["seq"]] == ("done", "flying the planner controller")
     assert type(agent.controller).__name__.lower().startswith("planner")
+
+
+def test_the_agent_memory_stays_bounded_over_a_long_flight(
+    tmp_path: Path, ground: Ground, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Months of readings, junk bundles and refused commands: every log and queue of the
+    agent stays within its documented bound, and the counts still see everything."""
+    from stratolink.onboard import records
+    from stratolink.onboard.agent import MAX_TELEMETRY_ROWS, AgentConfig
+    from stratolink.onboard.records import LOG_ERRORS, LOG_ROWS
+
+    monkeypatch.setattr(records, "LOG_COMMANDS", 5)  # the same bound, quicker to reach
+    agent = make_agent(tmp_path, ground)
+    agent.config = AgentConfig(decision_interval_s=1e9, position_interval_s=1e9,
+                               telemetry_interval_s=1e9)
+    readings = 2 * MAX_TELEMETRY_ROWS + 100
+    telemetry = 0
+    for k in range(readings):
+        out = agent.sense(reading(T0 + k))
+        telemetry += sum(b.kind == "telemetry" for b in out.bundles)
+        assert len(agent._unsent_rows) < MAX_TELEMETRY_ROWS
+    assert telemetry == 2  # each time the queue filled up, it went down at once
+    assert len(agent.log.rows) == LOG_ROWS
+    assert agent.log.rows_sent == 2 * MAX_TELEMETRY_ROWS + 1  # and the first position
+    assert agent.log.rows[-1]["time"] == T0 + 2 * MAX_TELEMETRY_ROWS  # the newest are kept
+    junk = new_bundle("ground", "balloon/SL-1", Priority.TELEMETRY, "junk", b"", now=T0,
+                      lifetime=60.0)
+    for _ in range(LOG_ERRORS + 50):
+        agent.receive(junk, T0 + readings)
+    assert len(agent.log.errors) == LOG_ERRORS
+    forged = new_bundle("ground", "balloon/SL-1", Priority.COMMAND, "command", b"not signed",
+                        now=T0, lifetime=60.0)
+    for _ in range(12):
+        acks = agent.receive(forged, T0 + readings).bundles
+        assert [cbor2.loads(b.payload)["state"] for b in acks] == ["rejected"]
+    assert len(agent.log.commands_rejected) == 5
+    assert not agent._pending and not agent._late_reports and not agent.actuations

@@ -13,12 +13,18 @@ import pytest
 from sqlalchemy import select
 
 from stratolink.errors import InvalidParameterError
-from stratolink.flight.agent import AgentConfig
 from stratolink.ground.schema import telemetry
 from stratolink.ground.store import MissionStore
-from stratolink.sim.config import load_mission, mission_from_dict
-from stratolink.sim.coverage import CoverageModel, default_providers
-from stratolink.sim.mission import FaultPlan, MissionConfig, ScheduledCommand, run_mission
+from stratolink.onboard.agent import AgentConfig
+from stratolink.sim.config import (
+    FaultPlan,
+    MissionConfig,
+    ScheduledCommand,
+    load_mission,
+    mission_from_dict,
+)
+from stratolink.sim.mission import run_mission
+from stratolink.world.coverage import CoverageModel, default_providers
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fly the demonstration mission (no arguments, no network needed)."""
         from stratolink.cli.simulate import fly, next_run_dir
-        from stratolink.sim.mission import MissionConfig
+        from stratolink.sim.config import MissionConfig
 
         if prediction:
             print(json.dumps(run_prediction_demo(out)))

@@ -30,8 +30,8 @@ def register(app: typer.Typer) -> None:
         target altitudes go to stdout as JSON lines; the last line is a JSON summary.
         """
         from stratolink.errors import InvalidParameterError
-        from stratolink.flight.process import run_flight
-        from stratolink.flight.runconfig import load_flight
+        from stratolink.onboard.process import run_flight
+        from stratolink.onboard.runconfig import load_flight
 
         if seconds < 0:
             raise InvalidParameterError("--seconds must not be negative")

@@ -51,21 +51,10 @@ planner's over greedy."""
 
 
 def coverage_map() -> CoverageMap:
-    """The simulator's providers as expected delivery rates: link rate x the fraction of time
-    the link is up (mean window / (mean window + mean gap), less dropouts and losses)."""
-    from stratolink.navigation.comms import CoverageArea, CoverageMap
-    from stratolink.sim.coverage import default_providers
+    """The simulator's providers as expected delivery rates (see `expected_coverage`)."""
+    from stratolink.world.coverage import default_providers, expected_coverage
 
-    areas = []
-    for p in default_providers():
-        duty = 1.0
-        if p.windows:
-            window, gap = sum(p.window_s) / 2, sum(p.gap_s) / 2
-            duty = window / (window + gap)
-        duty *= (1.0 - p.dropout_fraction) * (1.0 - p.profile.loss)
-        areas.append(CoverageArea(p.name, p.profile.rate_bps / 8.0, duty, p.sites,
-                                  p.radius_km * 1000.0))
-    return CoverageMap(tuple(areas))
+    return expected_coverage(default_providers())
 
 
 def data_ratio(results: list[Any], mine: str, base: str) -> dict[str, Any] | None:
@@ -123,22 +112,11 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Fly controllers in the true synthetic wind, deciding on forecasts; report TWR50 etc."""
-        from stratolink.navigation.evaluate import (
-            EvalSettings,
-            check_world_available,
-            compare,
-            coverage_world,
-            default_world,
-            summarise,
-        )
+        from stratolink.navigation.evaluate import EvalSettings, compare, summarise
         from stratolink.navigation.scenarios import SUITES, make_suite
-        from stratolink.navigation.suite import (
-            WorldFactory,
-            default_workers,
-            plot_flights,
-            results_json,
-            run_suite,
-        )
+        from stratolink.navigation.suite import default_workers, plot_flights, results_json
+        from stratolink.sim.evaluate import WorldFactory, run_suite
+        from stratolink.world.model import check_world_available, coverage_world, default_world
 
         if suite not in SUITES:
             raise InvalidParameterError(f"unknown suite {suite!r}; choose one of {sorted(SUITES)}")

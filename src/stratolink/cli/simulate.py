@@ -33,7 +33,7 @@ def _fmt(value: float | None) -> str:
 
 def summary_tables(result: object) -> list[Table]:
     """The terminal summary: bundles by class, and links by provider."""
-    from stratolink.sim.mission import MissionResult
+    from stratolink.sim.accounting import MissionResult
     from stratolink.sim.report import class_rows
 
     assert isinstance(result, MissionResult)
@@ -58,7 +58,8 @@ def summary_tables(result: object) -> list[Table]:
 
 def fly(config: object, out_dir: Path, serve: bool = False, port: int = 8080) -> None:
     """Run a mission with a progress bar, print the summary, write the report, print JSON."""
-    from stratolink.sim.mission import MissionConfig, run_mission
+    from stratolink.sim.config import MissionConfig
+    from stratolink.sim.mission import run_mission
     from stratolink.sim.report import write_report
 
     assert isinstance(config, MissionConfig)

@@ -296,11 +296,10 @@ class KernelFlight:
 
 
 def supports(wind: WindField, model: Any) -> bool:
-    """True when the kernel can fly `model` in `wind` (gridded data, constant-rate models)."""
-    from stratolink.flight.cruise import CruiseBalloon
-    from stratolink.flight.latex import LatexBalloon
-
-    return type(wind) is GriddedWindField and isinstance(model, LatexBalloon | CruiseBalloon)
+    """True when the kernel can fly `model` in `wind`: gridded data, and a constant-rate model
+    that describes itself to the kernel (`kernel_parameters`: the sounding and cruise
+    balloons)."""
+    return type(wind) is GriddedWindField and callable(getattr(model, "kernel_parameters", None))
 
 
 def fly(
@@ -311,14 +310,8 @@ def fly(
 
     Raises the field's own `OutOfRangeError` when a member leaves the data.
     """
-    from stratolink.flight.latex import LatexBalloon
-
-    if isinstance(model, LatexBalloon):
-        mode, ascent, top = STANDARD, model.ascent_rate_m_s, model.burst_altitude_m
-        descent, dependent = model.descent_rate_m_s, model.density_dependent_descent
-    else:
-        mode, ascent, top = CRUISE, model.ascent_rate_m_s, model.float_altitude_m
-        descent, dependent = np.ones_like(ascent), False
+    kind, ascent, top, descent, dependent = model.kernel_parameters()
+    mode = STANDARD if kind == "standard" else CRUISE
     n = ascent.size
     tracked = min(tracked, n)
     steps = int(math.ceil((t_end - t0) / dt - 1e-9))

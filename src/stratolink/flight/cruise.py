@@ -35,6 +35,12 @@ class CruiseBalloon:
         return cls(_per_member(ascent_rate_m_s, n, "ascent rate"),
                    _per_member(float_altitude_m, n, "float altitude"), float(ground_altitude_m))
 
+    def kernel_parameters(self) -> tuple[str, FloatArray, FloatArray, FloatArray, bool]:
+        """What the compiled kernel flies (`flight.compiled`): rise to the float altitude and
+        hold it (no descent)."""
+        return ("cruise", self.ascent_rate_m_s, self.float_altitude_m,
+                np.ones_like(self.ascent_rate_m_s), False)
+
     def step(self, state: FlightState, wind: WindField, dt: float, events: StageEvents) -> None:
         """Advance `state` in place by `dt` seconds, recording when each member reaches float."""
         rising = state.stage == Stage.ASCENT

@@ -54,6 +54,12 @@ class LatexBalloon:
             density_dependent_descent,
         )
 
+    def kernel_parameters(self) -> tuple[str, FloatArray, FloatArray, FloatArray, bool]:
+        """What the compiled kernel flies (`flight.compiled`): mode, ascent rates, burst
+        altitudes, sea-level descent rates, and whether descent depends on air density."""
+        return ("standard", self.ascent_rate_m_s, self.burst_altitude_m, self.descent_rate_m_s,
+                self.density_dependent_descent)
+
     def step(self, state: FlightState, wind: WindField, dt: float, events: StageEvents) -> None:
         """Advance `state` in place by `dt` seconds, recording burst and landing events."""
         active = np.flatnonzero(state.stage != Stage.LANDED)

@@ -47,7 +47,11 @@ from stratolink.geo import EARTH_RADIUS_M
 from stratolink.navigation.measured import WindMeasurements
 from stratolink.navigation.types import NavObservation, WindColumn
 from stratolink.winds.base import FloatArray
-from stratolink.winds.forecast import ANALYSIS_ERROR_M_S, MESOSCALE_SCALES, SYNOPTIC_SCALES
+from stratolink.winds.verified_forecast import (
+    ANALYSIS_ERROR_M_S,
+    MESOSCALE_SCALES,
+    SYNOPTIC_SCALES,
+)
 
 Scales = tuple[float, float, float]
 

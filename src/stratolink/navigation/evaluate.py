@@ -1,10 +1,12 @@
-"""Fly controllers through scenarios: the truth moves the balloon, the controller sees the forecast.
+"""What a navigation evaluation measures, and how a controller sees the world.
 
-`fly` is the closed loop for one scenario and one controller; `summarise` turns many
-flights into the suite's metrics (TWR50 with a bootstrap 95% interval, distance, energy,
-arrival time, and the calibration of the wind the controller believed: how often the true
-wind fell inside its predicted 50% and 90% intervals). Everything is seeded, so a run can be
-repeated exactly.
+The closed-loop flights themselves (`stratolink.sim.evaluate.fly`: the real onboard agent
+flying a scenario's world) live above the onboard layer; this module holds what they share
+with the controllers and the agent: `make_controller` (controllers by name), `observe` (the
+`NavObservation` a controller decides on), the sun schedule handed to controllers, and the
+suite's metrics: `FlightResult`, `summarise` (TWR50 with a bootstrap 95% interval, distance,
+energy, arrival time, and the calibration of the wind the controller believed: how often the
+true wind fell inside its predicted 50% and 90% intervals) and the paired `compare`.
 
 Controllers: `greedy` and `planner` fold the balloon's measured winds into the forecast
 (`navigation.assimilation`); `greedy-forecast` and `planner-forecast` fly the same policies on
@@ -16,22 +18,24 @@ rate wherever the balloon is, reported per flight).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from threadpoolctl import threadpool_limits
 
-from stratolink.errors import InvalidParameterError, StratolinkError
+from stratolink.errors import InvalidParameterError
 from stratolink.navigation.comms import CoverageMap
 from stratolink.navigation.greedy import StationSeekerConfig, StationSeekerController
-from stratolink.navigation.measured import MeasuredWinds, WindMeasurements
+from stratolink.navigation.measured import WindMeasurements
 from stratolink.navigation.planner import PlannerConfig, PlannerController
-from stratolink.navigation.scenarios import EARTH_RADIUS_M, Scenario
+from stratolink.navigation.scenarios import EARTH_RADIUS_M
 from stratolink.navigation.types import Controller, NavObservation, WindColumn
 from stratolink.navigation.vehicle import SunFunction, VehicleModel
 from stratolink.winds.base import FloatArray, WindField
+
+SunTest = Callable[..., Any]
+"""A vectorised sun test: `(t, lat, lon, alt_m)` arrays (s, degrees, metres) -> booleans."""
 
 CONTROLLERS = ("greedy", "planner", "greedy-forecast", "planner-forecast", "planner-comms")
 Z50, Z90 = 0.6744897501960817, 1.6448536269514722
@@ -59,99 +63,6 @@ class Station(Protocol):
 
     @property
     def station_lon_deg(self) -> float: ...
-
-
-class BalloonModel(Protocol):
-    """The parts of the superpressure balloon model the evaluation needs."""
-
-    params: Any
-
-    def initial_state(
-        self, t: float, lat: float, lon: float, alt: float, battery_fraction: float = 1.0
-    ) -> Any: ...
-
-    def step(
-        self, state: Any, wind: WindField, dt: float, target_altitude_m: FloatArray
-    ) -> Any: ...
-
-
-@dataclass
-class World:
-    """The simulated world of one scenario: true wind, forecast factory, balloon, sun."""
-
-    truth: WindField
-    forecast_factory: Callable[[WindField, float, int], WindField]
-    balloon: BalloonModel
-    sun_is_up: Callable[[FloatArray, FloatArray, FloatArray], Any]
-    coverage: CoverageMap | None = None  # where data can be sent (None: not modelled)
-    science_bytes_per_s: float = 0.0  # science data produced on board
-    backlog_bytes: float = 0.0  # science data waiting at the start
-
-
-def check_world_available() -> None:
-    """Fail with one clear line if the synthetic wind or balloon models cannot be imported."""
-    import importlib
-
-    for module in (
-        "stratolink.winds.synthetic",
-        "stratolink.winds.forecast",
-        "stratolink.flight.superpressure",
-        "stratolink.flight.solar",
-    ):
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise StratolinkError(
-                f"navigate-eval needs {module}, which cannot be imported here ({exc})"
-            ) from exc
-
-
-def default_world(scenario: Scenario) -> World:
-    """The project's synthetic truth, its forecast model and the superpressure balloon.
-
-    The scenario's `error_model` picks the forecast: "simple" (`ForecastWindField`, issued
-    when it arrives) or "verified" (`VerifiedErrorForecastWindField`: error calibrated on
-    published verification, forecasts `FORECAST_AGE_S` old when they arrive, all issues of a
-    flight sharing the unresolved small-scale error).
-    """
-    from stratolink.flight.solar import sun_is_up
-    from stratolink.flight.superpressure import SuperpressureBalloon, SuperpressureParams
-    from stratolink.winds.forecast import (
-        FORECAST_AGE_S,
-        ForecastWindField,
-        VerifiedErrorForecastWindField,
-    )
-    from stratolink.winds.synthetic import SyntheticWindField
-
-    if scenario.error_model == "verified":
-        shared = scenario.forecast_seed
-
-        def forecast_factory(truth: WindField, issued_at: float, seed: int) -> WindField:
-            return VerifiedErrorForecastWindField(
-                truth, issued_at=issued_at - FORECAST_AGE_S, seed=seed, shared_seed=shared
-            )
-    else:
-
-        def forecast_factory(truth: WindField, issued_at: float, seed: int) -> WindField:
-            return ForecastWindField(truth, issued_at=issued_at, seed=seed)
-
-    return World(
-        truth=SyntheticWindField(seed=scenario.field_seed),
-        forecast_factory=forecast_factory,
-        balloon=SuperpressureBalloon(SuperpressureParams()),
-        sun_is_up=sun_is_up,
-    )
-
-
-def coverage_world(
-    scenario: Scenario, coverage: CoverageMap, science_bytes_per_s: float, backlog_bytes: float
-) -> World:
-    """`default_world` with a coverage map and science data to send (for comms-aware runs)."""
-    world = default_world(scenario)
-    world.coverage = coverage
-    world.science_bytes_per_s = science_bytes_per_s
-    world.backlog_bytes = backlog_bytes
-    return world
 
 
 @dataclass
@@ -212,9 +123,10 @@ def observe(
     scenario: Station,
     sun_up: bool,
     measured: WindMeasurements | None = None,
+    data_waiting_bytes: float = 0.0,
 ) -> NavObservation:
-    """Build what the controller sees: position, target offset, energy, the forecast column
-    and the winds the balloon measured."""
+    """Build what the controller sees: position, target offset, energy, the forecast column,
+    the winds the balloon measured and the science data waiting on board."""
     shape = levels.shape
     tt, la, lo = np.full(shape, t), np.full(shape, lat), np.full(shape, lon)
     u, v = forecast.sample(tt, la, lo, levels)
@@ -245,17 +157,19 @@ def observe(
         target_lat_deg=scenario.station_lat_deg,
         target_lon_deg=scenario.station_lon_deg,
         measured_winds=measured,
+        data_waiting_bytes=data_waiting_bytes,
     )
 
 
-def point_sun_function(
-    sun_is_up: Callable[[FloatArray, FloatArray, FloatArray], Any],
-) -> SunFunction:
-    """Adapt a vectorised sun test (t, lat, lon arrays) to the controllers' one-point form."""
+def point_sun_function(sun_is_up: SunTest, altitude_m: float) -> SunFunction:
+    """Adapt a vectorised sun test (t, lat, lon, alt arrays) to the controllers' one-point
+    form, seen from `altitude_m` (the horizon dips with height: the balloon sees the sun
+    minutes earlier and later than the ground below it)."""
 
     def at_point(t: FloatArray, lat: float, lon: float) -> NDArray[np.bool_]:
         shape = np.shape(t)
-        return np.asarray(sun_is_up(t, np.full(shape, lat), np.full(shape, lon)), dtype=bool)
+        up = sun_is_up(t, np.full(shape, lat), np.full(shape, lon), np.full(shape, altitude_m))
+        return np.asarray(up, dtype=bool)
 
     return at_point
 
@@ -263,14 +177,16 @@ def point_sun_function(
 def make_controller(
     name: str,
     vehicle: VehicleModel,
-    sun_is_up: Callable[[FloatArray, FloatArray, FloatArray], Any] | None = None,
+    sun_is_up: SunTest | None = None,
     seed: int = 0,
     coverage: CoverageMap | None = None,
     data_weight_h_per_gb: float = 4.0,
 ) -> Controller:
     """A fresh controller by name (one of `CONTROLLERS`); `coverage` and the data weight
-    serve `planner-comms`."""
-    sun_fn = None if sun_is_up is None else point_sun_function(sun_is_up)
+    serve `planner-comms`. Its sun schedule is the sun seen from the floor of the
+    balloon's band (never more daylight than the balloon will have)."""
+    sun_fn = (None if sun_is_up is None
+              else point_sun_function(sun_is_up, vehicle.min_altitude_m))
     if name in ("greedy", "greedy-forecast"):
         config = StationSeekerConfig(assimilate=name == "greedy")
         controller: Controller = StationSeekerController(vehicle, config, sun_is_up=sun_fn)
@@ -292,10 +208,6 @@ def make_controller(
     )
 
 
-def _scalar(x: Any) -> float:
-    return float(np.asarray(x, dtype=float).reshape(-1)[0])
-
-
 def interval_hits(
     column: WindColumn, true_u: FloatArray, true_v: FloatArray
 ) -> tuple[int, int, int]:
@@ -309,144 +221,6 @@ def interval_hits(
     err = np.abs(np.concatenate([true_u - column.u_m_s, true_v - column.v_m_s])[np.tile(ok, 2)])
     scale = np.tile(sd, 2)[np.tile(ok, 2)]
     return int(err.size), int(np.sum(err <= Z50 * scale)), int(np.sum(err <= Z90 * scale))
-
-
-def fly(
-    scenario: Scenario,
-    controller_name: str,
-    settings: EvalSettings | None = None,
-    world: World | None = None,
-    controller: Controller | None = None,
-    on_decision: Callable[[NavObservation, Any], None] | None = None,
-) -> FlightResult:
-    """Fly one controller through one scenario in the true wind, deciding on the forecast.
-
-    BLAS runs single-threaded meanwhile: the loop's matrices are small, suites run one
-    flight per core, and on a busy machine BLAS threads spinning on each small product
-    cost a hundred times the product itself.
-    """
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _fly(scenario, controller_name, settings, world, controller, on_decision)
-
-
-def _fly(
-    scenario: Scenario,
-    controller_name: str,
-    settings: EvalSettings | None,
-    world: World | None,
-    controller: Controller | None,
-    on_decision: Callable[[NavObservation, Any], None] | None,
-) -> FlightResult:
-    import time as _time
-
-    settings = settings or EvalSettings()
-    world = world or default_world(scenario)
-    balloon = world.balloon
-    vehicle = VehicleModel.from_params(balloon.params)
-    levels = vehicle.levels(settings.level_spacing_m)
-    if controller is None:
-        controller = make_controller(
-            controller_name, vehicle, world.sun_is_up, seed=scenario.forecast_seed % 1000,
-            coverage=world.coverage, data_weight_h_per_gb=settings.data_weight_h_per_gb,
-        )
-    controller.reset()
-    measured = MeasuredWinds()
-    calibration = np.zeros(3, dtype=np.int64)
-    backlog, delivered = world.backlog_bytes, 0.0
-    wall0 = _time.perf_counter()
-    t0 = scenario.start_time_s
-    state = balloon.initial_state(
-        t0,
-        scenario.start_lat_deg,
-        scenario.start_lon_deg,
-        scenario.start_altitude_m,
-        battery_fraction=scenario.battery_fraction,
-    )
-    issue = 0
-    forecast = world.forecast_factory(world.truth, t0, scenario.forecast_seed)
-    next_issue = t0 + settings.forecast_interval_s
-    n_steps = int(round(scenario.duration_s / settings.step_s))
-    decide_every = max(1, int(round(settings.decision_s / settings.step_s)))
-    target_alt = scenario.start_altitude_m
-    distances = np.empty(n_steps + 1)
-    batteries = np.empty(n_steps + 1)
-    track: dict[str, list[float]] = {"t_h": [], "east_km": [], "north_km": [], "alt_m": []}
-    decisions = 0
-    energy0 = _scalar(state.pump_energy_wh)
-    for i in range(n_steps + 1):
-        t = _scalar(state.t)
-        lat, lon, alt = _scalar(state.lat), _scalar(state.lon), _scalar(state.alt)
-        battery = _scalar(state.battery_wh)
-        distances[i] = great_circle_m(lat, lon, scenario.station_lat_deg, scenario.station_lon_deg)
-        batteries[i] = battery
-        if i % settings.track_every == 0 or i == n_steps:
-            east, north = local_offset(lat, lon, scenario.station_lat_deg, scenario.station_lon_deg)
-            track["t_h"].append((t - t0) / 3600.0)
-            track["east_km"].append(east / 1000.0)
-            track["north_km"].append(north / 1000.0)
-            track["alt_m"].append(alt)
-        if i == n_steps:
-            break
-        measured.add_fix(t, lat, lon, alt)
-        if world.coverage is not None:
-            backlog += world.science_bytes_per_s * settings.step_s
-            rate = float(world.coverage.expected_rate_bytes_s(lat, lon))
-            sent = min(backlog, rate * settings.step_s)
-            backlog -= sent
-            delivered += sent
-        if t >= next_issue - 1e-6:
-            issue += 1
-            forecast = world.forecast_factory(world.truth, t, scenario.forecast_seed + issue)
-            next_issue += settings.forecast_interval_s
-        if i % decide_every == 0:
-            sun_up = bool(
-                np.asarray(
-                    world.sun_is_up(np.array([t]), np.array([lat]), np.array([lon]))
-                ).ravel()[0]
-            )
-            obs = observe(t, lat, lon, alt, battery, vehicle, forecast, levels, scenario, sun_up,
-                          measured.snapshot(t))
-            if backlog > 0.0:
-                obs = replace(obs, data_waiting_bytes=backlog)
-            command = controller.decide(obs)
-            decisions += 1
-            believed = getattr(controller, "last_column", None) or obs.wind_column
-            shape = believed.altitudes_m.shape
-            true_u, true_v = world.truth.sample(
-                np.full(shape, t), np.full(shape, lat), np.full(shape, lon), believed.altitudes_m
-            )
-            calibration += interval_hits(believed, np.asarray(true_u), np.asarray(true_v))
-            step_m = vehicle.max_vertical_speed_m_s * settings.decision_s
-            target_alt = command.resolve(
-                alt, step_m, vehicle.min_altitude_m, vehicle.max_altitude_m
-            )
-            if on_decision is not None:
-                on_decision(obs, command)
-        state = balloon.step(state, world.truth, settings.step_s, np.array([target_alt]))
-    inside = distances <= settings.station_radius_m
-    # Time-weighted: every sample but the last stands for one integration step.
-    twr = float(np.mean(inside[:-1])) if n_steps > 0 else float(inside[0])
-    arrival_h: float | None = None
-    if scenario.mission == "goto" and np.any(inside):
-        arrival_h = float(np.argmax(inside) * settings.step_s / 3600.0)
-    return FlightResult(
-        scenario=scenario.index,
-        mission=scenario.mission,
-        controller=controller_name,
-        twr50=twr,
-        mean_distance_km=float(np.mean(distances) / 1000.0),
-        final_distance_km=float(distances[-1] / 1000.0),
-        energy_wh=_scalar(state.pump_energy_wh) - energy0,
-        min_battery_wh=float(np.min(batteries)),
-        arrival_h=arrival_h,
-        decisions=decisions,
-        wall_s=_time.perf_counter() - wall0,
-        track=track,
-        calibration_points=int(calibration[0]),
-        inside_50=int(calibration[1]),
-        inside_90=int(calibration[2]),
-        data_delivered_gb=delivered / 1e9,
-    )
 
 
 def bootstrap_ci95(values: FloatArray, seed: int = 0, resamples: int = 4000) -> tuple[float, float]:

@@ -18,6 +18,9 @@ Comms-aware (`data_weight_h_per_gb` > 0 and a `CoverageMap`): each plan is also 
 the data it would deliver, the coverage map's expected rate integrated along its path, capped
 at what waits on board, worth `data_weight_h_per_gb` hours of station time per gigabyte. The
 user's weight sets the trade between station keeping and getting data home.
+
+Size: one controller; candidate plans, rollouts and the decision share its configuration,
+its forecast grid and its error posterior.
 """
 
 from __future__ import annotations

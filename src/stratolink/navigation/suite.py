@@ -1,25 +1,18 @@
-"""Run a suite of scenarios for several controllers in parallel and plot sample flights."""
+"""A suite's plumbing: worker count, the plot of sample flights, the JSON document.
+
+The flights themselves run in `stratolink.sim.evaluate` (`run_suite`), on the onboard agent.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stratolink.navigation.evaluate import EvalSettings, FlightResult, World, default_world, fly
-from stratolink.navigation.scenarios import Scenario
-
-WorldFactory = Callable[[Scenario], World]
-
-
-def _run_one(
-    scenario: Scenario, controller: str, settings: EvalSettings, world_factory: WorldFactory
-) -> FlightResult:
-    return fly(scenario, controller, settings, world=world_factory(scenario))
+from stratolink.navigation.evaluate import FlightResult
 
 
 def default_workers() -> int:
@@ -28,47 +21,6 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - platforms without affinity
         return max(1, os.cpu_count() or 1)
-
-
-def run_suite(
-    scenarios: Sequence[Scenario],
-    controllers: Sequence[str],
-    settings: EvalSettings | None = None,
-    workers: int | None = None,
-    world_factory: WorldFactory = default_world,
-    on_result: Callable[[FlightResult], None] | None = None,
-) -> list[FlightResult]:
-    """Fly every controller through every scenario, across `workers` processes.
-
-    Results come back sorted by (scenario, controller order); `on_result` is called as
-    each flight finishes (for progress bars).
-    """
-    settings = settings or EvalSettings()
-    workers = workers or default_workers()
-    tasks = [(s, c) for s in scenarios for c in controllers]
-    # Longest work first keeps the cores busy to the end.
-    tasks.sort(key=lambda sc: (sc[1] != "planner", -sc[0].duration_s))
-    results: list[FlightResult] = []
-    if workers == 1:
-        for scenario, controller in tasks:
-            result = _run_one(scenario, controller, settings, world_factory)
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [
-                pool.submit(_run_one, scenario, controller, settings, world_factory)
-                for scenario, controller in tasks
-            ]
-            for future in as_completed(futures):
-                result = future.result()
-                results.append(result)
-                if on_result is not None:
-                    on_result(result)
-    order = {name: i for i, name in enumerate(controllers)}
-    results.sort(key=lambda r: (r.scenario, order[r.controller]))
-    return results
 
 
 def plot_flights(

@@ -1,24 +1,115 @@
-"""Mission configuration files (TOML) for `stratolink simulate --config`.
+"""What a mission is: `MissionConfig` (the demo's values by default), its scheduled operator
+commands and injected faults, and the TOML files of `stratolink simulate --config`.
 
-Every table and key is optional; what is left out takes the demo's value. Unknown keys and
-impossible values are refused with one line naming them. See `examples/mission.toml`.
+In a file every table and key is optional; what is left out takes the demo's value. Unknown
+keys and impossible values are refused with one line naming them. See
+`examples/mission.toml`.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from stratolink.configfile import check_keys, instant, number, read_toml
 from stratolink.errors import InvalidParameterError
-from stratolink.flight.agent import AgentConfig
-from stratolink.flight.runconfig import AGENT_TIMING_KEYS, agent_timing
 from stratolink.link.contract import validate_action
 from stratolink.link.emulator import LinkProfile
-from stratolink.sim.coverage import Provider, default_providers
-from stratolink.sim.mission import FaultPlan, MissionConfig, ScheduledCommand
+from stratolink.link.paths import LinkSettings
+from stratolink.onboard.agent import AgentConfig
+from stratolink.onboard.runconfig import AGENT_TIMING_KEYS, agent_timing
 from stratolink.winds.datasets import resolve_entries
+from stratolink.world.coverage import Provider, default_providers
+
+WANAKA = (-44.70, 169.13)  # a long-duration balloon launch site in New Zealand
+DEMO_LAUNCH_TIME = 1_767_225_600.0 + 9 * 86400.0  # 2026-01-10T00:00Z (austral summer)
+
+# Link timing for long windows and gaps: probes and failure detection in seconds, and a
+# reconnection back-off that does not hammer a path the modem says is up but silent.
+MISSION_LINK_SETTINGS = LinkSettings(probe_interval_s=10.0, dead_after_s=30.0,
+                                     reconnect_min_s=1.0, reconnect_max_s=30.0,
+                                     idle_timeout_s=60.0, expiry_check_s=60.0,
+                                     bundle_timeout_s=120.0)
+
+
+@dataclass(frozen=True)
+class ScheduledCommand:
+    """An operator action queued on the ground `at_s` after launch."""
+
+    at_s: float
+    action: dict[str, Any]
+    lifetime_s: float = 12 * 3600.0
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """Faults injected at seeded times during the flight."""
+
+    crashes: int = 0  # kill -9 and restart of the balloon's or the ground's link process
+    outages: int = 0  # a provider silently loses service (10-60 min) while its modem says up
+    corrupt: float = 0.0  # probability that a datagram arrives with one bit flipped
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.crashes < 0 or self.outages < 0:
+            raise InvalidParameterError("fault counts must be >= 0")
+        if not 0.0 <= self.corrupt < 0.5:
+            raise InvalidParameterError("corrupt must be a probability below 0.5")
+
+
+def default_commands() -> tuple[ScheduledCommand, ...]:
+    """The demo operator's commands: an altitude hold, a controller swap, and at 30 h a new
+    station 400 km east, out at sea beyond the air-to-ground cells, to reach and hold."""
+    return (
+        ScheduledCommand(10 * 3600.0, {"type": "target-altitude", "altitude_m": 17500.0,
+                                       "hold_s": 3600.0}),
+        ScheduledCommand(30 * 3600.0, {"type": "station", "lat_deg": -44.0, "lon_deg": 176.2,
+                                       "radius_m": 50_000.0}),
+        ScheduledCommand(40 * 3600.0, {"type": "set-controller", "controller": "planner"}),
+    )
+
+
+@dataclass(frozen=True)
+class MissionConfig:
+    """Everything a mission needs; the defaults are the demo."""
+
+    balloon_id: str = "SL-1"
+    launch_lat_deg: float = WANAKA[0]
+    launch_lon_deg: float = WANAKA[1]
+    launch_time_s: float = DEMO_LAUNCH_TIME
+    float_altitude_m: float = 17000.0
+    target_lat_deg: float = -44.3  # off the Canterbury coast, ~160 km downwind of the launch
+    target_lon_deg: float = 171.0
+    duration_s: float = 72 * 3600.0
+    step_s: float = 60.0
+    controller: str = "planner"
+    wind_seed: int = 7
+    wind_files: tuple[str, ...] = ()
+    forecast_interval_s: float = 6 * 3600.0
+    coverage_seed: int = 3
+    providers: tuple[Provider, ...] = field(default_factory=lambda: tuple(default_providers()))
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    commands: tuple[ScheduledCommand, ...] = field(default_factory=default_commands)
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    station_radius_m: float = 50_000.0
+
+    def __post_init__(self) -> None:
+        if not -90.0 <= self.launch_lat_deg <= 90.0 or not -90.0 <= self.target_lat_deg <= 90.0:
+            raise InvalidParameterError("latitudes must be within [-90, 90] degrees")
+        if not (self.duration_s > 0 and math.isfinite(self.duration_s)):
+            raise InvalidParameterError("duration must be a positive number of seconds")
+        if not 1.0 <= self.step_s <= 600.0:
+            raise InvalidParameterError("step must be between 1 and 600 s")
+        if not self.providers:
+            raise InvalidParameterError("a mission needs at least one provider")
+        names = [p.name for p in self.providers]
+        if len(set(names)) != len(names):
+            raise InvalidParameterError("provider names must be unique")
+        if not 60.0 <= self.forecast_interval_s <= 7 * 86400.0:  # the ground uplink's range
+            raise InvalidParameterError("forecast interval must be between 1 minute and 7 days")
+
 
 HOUR = 3600.0
 SECTIONS = {"mission", "launch", "target", "wind", "agent", "provider", "command", "faults"}

@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from stratolink.errors import StratolinkError
-from stratolink.sim.mission import MISSION_LINK_SETTINGS, OPERATOR, MissionConfig
+from stratolink.link.bundle import Bundle
+from stratolink.sim.config import MissionConfig
+from stratolink.sim.mission import OPERATOR
+from stratolink.sim.network import MISSION_LINK_SETTINGS
 
 # On loopback in real time: quick probes and failure detection, short back-off.
 REALTIME_SETTINGS = replace(MISSION_LINK_SETTINGS, probe_interval_s=1.0, dead_after_s=4.0,
@@ -45,7 +48,7 @@ def _free_ports(count: int) -> list[int]:
 def _link_pair(out_dir: Path, config: MissionConfig, ports: list[int]) -> Any:
     """Both ends' link nodes on their disks, one loopback port per provider."""
     from stratolink.link.simnet import LinkPair
-    from stratolink.sim.mission import provider_paths
+    from stratolink.sim.network import provider_paths
 
     paths = provider_paths(config.providers, [("127.0.0.1", port) for port in ports])
     return LinkPair(out_dir / "link", f"balloon/{config.balloon_id}", paths, REALTIME_SETTINGS)
@@ -154,14 +157,16 @@ async def _ground(out_dir: Path) -> None:
     from stratolink.ground.gateway import GatewayCore, GatewayService
     from stratolink.ground.link_gateway import COMMAND_POLL_S, LinkNodeTransport
     from stratolink.ground.store import MissionStore
+    from stratolink.ground.uplink import ForecastSource, ForecastUplink
     from stratolink.link.runner import UdpLinkRunner
-    from stratolink.sim.mission import MissionWorld, forecast_bundle
     from stratolink.sim.operators import ApiOperator
+    from stratolink.world.model import mission_world
 
     config, ports, seconds = _setup(out_dir)
     node = _link_pair(out_dir, config, ports).ground()
     store = MissionStore(f"sqlite:///{out_dir / 'mission.db'}")
-    world = MissionWorld(config)
+    world = mission_world(config.wind_seed, config.wind_files)
+    uplink = ForecastUplink(ForecastSource(world.model), config.forecast_interval_s)
     start = await _ready_then_start(out_dir, "ground")
     offset = config.launch_time_s - start
 
@@ -175,18 +180,14 @@ async def _ground(out_dir: Path) -> None:
                            app_interval_s=COMMAND_POLL_S)
     await runner.start()
     commands = sorted(config.commands, key=lambda c: c.at_s)
-    next_forecast, seed = 0.0, 1
     while time.time() < start + seconds + 5.0:
-        elapsed = clock() - config.launch_time_s
-        while commands and commands[0].at_s <= elapsed:
+        now = clock()
+        while commands and commands[0].at_s <= now - config.launch_time_s:
             command = commands.pop(0)
             console.send(config.balloon_id, command.action, command.lifetime_s)
-        if elapsed >= next_forecast:
-            seed += 1
-            now = clock()
-            runner.call_soon(node.submit, forecast_bundle(world, config.balloon_id, now, seed,
-                                                          config.forecast_interval_s), now)
-            next_forecast = elapsed + config.forecast_interval_s
+        for issued in uplink.due(now, [config.balloon_id]):
+            if isinstance(issued, Bundle):  # descriptors: the world's model is never a file
+                runner.call_soon(node.submit, issued, now)
         runner.wake()
         await asyncio.sleep(0.2)
     await runner.call(service.step, clock())
@@ -196,12 +197,13 @@ async def _ground(out_dir: Path) -> None:
 
 
 async def _balloon(out_dir: Path) -> None:
-    from stratolink.flight.onboard import OnboardLoop, SimulatedSensors
     from stratolink.link.keys import KeyRing
     from stratolink.link.runner import UdpLinkRunner
     from stratolink.navigation.vehicle import VehicleModel
-    from stratolink.sim.coverage import CoverageModel
-    from stratolink.sim.mission import MissionWorld, build_agent
+    from stratolink.onboard.loop import OnboardLoop
+    from stratolink.sim.mission import build_agent
+    from stratolink.world.coverage import CoverageModel
+    from stratolink.world.model import mission_world
 
     config, ports, seconds = _setup(out_dir)
     node = _link_pair(out_dir, config, ports).balloon()
@@ -209,15 +211,17 @@ async def _balloon(out_dir: Path) -> None:
     def clock() -> float:
         return time.time() + offset
 
-    world = MissionWorld(config)
+    world = mission_world(config.wind_seed, config.wind_files)
     coverage = CoverageModel(list(config.providers), start=config.launch_time_s,
                              seed=config.coverage_seed)
-    sensors = SimulatedSensors(world.truth, config.launch_time_s, config.launch_lat_deg,
-                               config.launch_lon_deg, config.float_altitude_m)
+    sensors = world.launch(config.launch_time_s, config.launch_lat_deg,
+                           config.launch_lon_deg, config.float_altitude_m)
     vehicle = VehicleModel.from_params(sensors.params)
     agent = build_agent(config, out_dir, world, vehicle,
                         KeyRing(out_dir / "keys").operator_public_key(OPERATOR))
-    loop = OnboardLoop(agent, node)
+    generated: list[str] = []  # every id handed to the link, to reconcile (the simulator's)
+    loop = OnboardLoop(agent, node, on_bundle=lambda b: generated.append(b.id),
+                       on_file=lambda parent, _size, _now: generated.append(parent))
     start = await _ready_then_start(out_dir, "balloon")
     offset = config.launch_time_s - start
     service = {p.name: True for p in config.providers}
@@ -237,7 +241,7 @@ async def _balloon(out_dir: Path) -> None:
     while time.time() < drain_end and node.store.counts()["queued"]:
         await asyncio.sleep(0.2)
     await runner.stop()
-    counts = {"ids": loop.generated, "pending": sorted(node.store.queued_ids()),
+    counts = {"ids": generated, "pending": sorted(node.store.queued_ids()),
               "expired": [d.id for d in node.store.drops()],
               "forecasts": agent.log.forecasts}
     (out_dir / "balloon-generated.json").write_text(json.dumps(counts))

@@ -21,8 +21,8 @@ import numpy as np  # noqa: E402
 
 from stratolink.basemap import draw_basemap  # noqa: E402
 from stratolink.geo import EARTH_RADIUS_M  # noqa: E402
-from stratolink.sim.coverage import describe  # noqa: E402
-from stratolink.sim.mission import MissionResult  # noqa: E402
+from stratolink.sim.accounting import MissionResult  # noqa: E402
+from stratolink.world.coverage import describe  # noqa: E402
 
 CLASS_ORDER = ("command", "forecast", "command-ack", "position", "telemetry", "science")
 

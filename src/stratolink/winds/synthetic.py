@@ -39,6 +39,9 @@ the N x 34 phases, and a second matrix product sums them into u and v per group.
 limit the precision of the modes to about 1e-4 m/s, far below any physical meaning; results are
 deterministic for a given input. Sampling 10,000 points takes about 0.5 ms on one core; larger
 inputs are processed in chunks of 65,536 points.
+
+Size: one field; its terms share the mode tables, the chunked evaluator and its scratch
+space, and the climatology constants are documented where they are used.
 """
 
 from __future__ import annotations

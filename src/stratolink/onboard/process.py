@@ -20,15 +20,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stratolink.errors import InvalidParameterError, StratolinkError
-from stratolink.flight.agent import OnboardAgent, Target, agent_for_balloon
-from stratolink.flight.onboard import (
+from stratolink.onboard.agent import OnboardAgent, Target, agent_for_balloon
+from stratolink.onboard.loop import (
     MAX_SENSOR_LINE_CHARS,
     OnboardLoop,
-    SimulatedSensors,
     parse_sensor_line,
 )
-from stratolink.flight.runconfig import FlightRunConfig
+from stratolink.onboard.runconfig import FlightRunConfig
 from stratolink.winds.base import WindField
+from stratolink.world.model import World, mission_world
 
 DRAIN_S = 5.0
 
@@ -58,15 +58,14 @@ def load_forecast_file(path: Path) -> WindField:
         raise ValueError(f"forecast file {path.name}: {exc}") from exc
 
 
-def build_onboard(config: FlightRunConfig, now: float) -> tuple[OnboardAgent, Any, Any]:
-    """The agent, its link node and the wind world, from the configuration's files."""
-    from stratolink.flight.superpressure import SuperpressureParams
+def build_onboard(config: FlightRunConfig, now: float) -> tuple[OnboardAgent, Any, World]:
+    """The agent, its link node and the simulated world (its forecast model, and the sensors
+    of `sensors = "simulate"`), from the configuration's files."""
     from stratolink.link.keys import KeyRing
     from stratolink.link.node import LinkNode
     from stratolink.link.paths import PathConfig
     from stratolink.link.store import BundleStore
     from stratolink.navigation.vehicle import VehicleModel
-    from stratolink.sim.mission import MissionConfig, MissionWorld
 
     ring = KeyRing(config.keys_dir)
     identity = ring.tls_identity(config.balloon_id, "balloon")
@@ -84,8 +83,8 @@ def build_onboard(config: FlightRunConfig, now: float) -> tuple[OnboardAgent, An
     node = LinkNode(f"balloon/{config.balloon_id}", BundleStore(config.state_dir / "bundles.db"),
                     identity, {"ground": ground_pem}, paths, is_client=True,
                     reassembly_dir=config.state_dir / "rx")
-    world = MissionWorld(MissionConfig(wind_seed=config.wind_seed, wind_files=config.wind_files))
-    vehicle = VehicleModel.from_params(SuperpressureParams())
+    world = mission_world(config.wind_seed, config.wind_files)
+    vehicle = VehicleModel.from_params(world.balloon.params)
 
     def forecast_loader(payload: dict[str, Any]) -> WindField:
         # A completed file arrives as {path, name, size, sha256, kind}; a descriptor as
@@ -158,8 +157,8 @@ async def run_flight(config: FlightRunConfig, *, seconds: float | None, lines: T
     deadline = time.time() + seconds if seconds is not None else float("inf")
     try:
         if config.sensors == "simulate":
-            sensors = SimulatedSensors(world.truth, started, config.launch_lat_deg,
-                                       config.launch_lon_deg, config.launch_altitude_m)
+            sensors = world.launch(started, config.launch_lat_deg, config.launch_lon_deg,
+                                   config.launch_altitude_m)
             while not stop.is_set() and time.time() < deadline:
                 now = time.time()
                 reading = sensors.read(now)
@@ -204,10 +203,10 @@ async def run_flight(config: FlightRunConfig, *, seconds: float | None, lines: T
         "readings": readings,
         "bad_readings": bad,
         "decisions": agent.log.decisions,
-        "bundles_generated": len(loop_core.generated),
+        "bundles_generated": loop_core.generated,
         "bundles_queued": int(counts["queued"]),
         "forecasts_received": agent.log.forecasts,
-        "commands_accepted": agent.log.commands_accepted,
+        "commands_accepted": list(agent.log.commands_accepted),
         "commands_rejected": [seq for seq, _ in agent.log.commands_rejected],
         "terminated": agent.terminated,
         "state": str(Path(config.state_dir)),

@@ -1,13 +1,20 @@
 """The onboard loop: the agent, its link node, its sensors and its altitude actuator together.
 
 `OnboardAgent` decides and `LinkNode` moves bundles, both sans-I/O; `OnboardLoop` is the glue
-a flight computer (or the real-time simulator) drives with wall-clock readings: each reading
-goes to the agent, what the agent queues is made durable in the link node's store, what the
-link delivers goes back to the agent, each new target altitude goes to the actuator, and files
-that instruments drop into a spool folder go down as science.
+every driver runs unchanged (the flight computer on the wall clock, the real-time and the
+virtual-time mission simulators, and `navigate-eval`): each reading goes to the agent, what
+the agent queues is made durable in the link node's store, what the link delivers goes back
+to the agent, each new target altitude goes to the actuator, and files that instruments drop
+into a spool folder go down as science. A loop without a link node (the navigation
+evaluation, which models no link) counts what the agent queues and drops it.
 
-Sensor sources: `SimulatedSensors` (the superpressure model flying in a wind field, steered by
-the actuator) and `parse_sensor_line` (one JSON object per line, from real sensors).
+Sensor sources: `world.SimulatedBalloon` (a balloon model flying in the simulated world,
+steered by the actuator) and `parse_sensor_line` (one JSON object per line, from real
+sensors).
+
+Memory: the loop keeps counts, not lists, of what it handed to the link; drivers that need
+the identifiers (simulators reconciling deliveries) take them through `on_bundle` and
+`on_file`.
 """
 
 from __future__ import annotations
@@ -20,19 +27,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from stratolink.errors import InvalidParameterError
-from stratolink.flight.agent import OnboardAgent, Outbox, SensorReading, remove_sent_file
-from stratolink.link.bundle import BundleError
+from stratolink.link.bundle import Bundle, BundleError
 from stratolink.link.fragment import stable_parent_id
 from stratolink.link.node import LinkNode
 from stratolink.navigation.evaluate import pressure_at
-from stratolink.winds.base import WindField
+from stratolink.onboard.agent import OnboardAgent, Outbox, remove_sent_file
+from stratolink.world.sensors import SensorReading, sun_seen_from
 
 # The actuator takes JSON-ready lines: {"time", "target_altitude_m"} for the pump and valve,
 # {"time", "cutdown": true, "seq"} for flight termination.
 Actuator = Callable[[dict[str, Any]], None]
+BundleHook = Callable[[Bundle], None]  # a bundle handed to the link
+UplinkHook = Callable[[Bundle, float], None]  # a bundle from the ground, at `now`
+FileHook = Callable[[str, int, float], None]  # (parent id, bytes, now): a file queued
 SPOOL_SETTLE_S = 2.0  # a spooled file untouched this long is complete
 REFUSED_SPOOL = ".refused"  # spool files that cannot be sent wait here for the operator
 MAX_SENSOR_LINE_CHARS = 4096  # a reading is ~200 characters; longer lines are refused unread
@@ -45,16 +53,20 @@ class OnboardLoop:
     def __init__(
         self,
         agent: OnboardAgent,
-        node: LinkNode,
+        node: LinkNode | None,
         *,
         actuator: Actuator | None = None,
         spool_dir: Path | None = None,
+        on_bundle: BundleHook | None = None,
+        on_file: FileHook | None = None,
+        on_uplink: UplinkHook | None = None,
     ) -> None:
         self.agent = agent
-        self.node = node
+        self.node = node  # drivers may swap it (a restarted link process)
         self.actuator = actuator
         self.spool_dir = spool_dir
-        self.generated: list[str] = []  # every bundle and file id handed to the link
+        self.on_bundle, self.on_file, self.on_uplink = on_bundle, on_file, on_uplink
+        self.generated = 0  # bundles and files handed to the link (or dropped without one)
         self.commanded_altitude_m: float | None = None
 
     def submit(self, out: Outbox, now: float) -> None:
@@ -64,32 +76,47 @@ class OnboardLoop:
             if self.actuator is not None:
                 self.actuator(line)
         for bundle in out.bundles:
-            self.node.submit(bundle, now)
-            self.generated.append(bundle.id)
+            if self.node is not None:
+                self.node.submit(bundle, now)
+            self.generated += 1
+            if self.on_bundle is not None:
+                self.on_bundle(bundle)
         for path, kind in out.files:
             self._send_file(path, kind, now)
 
     def _send_file(self, path: Path, kind: str, now: float) -> None:
         lifetime = self.agent.config.science_lifetime_s
-        # The id is fixed by the file: after a kill while its fragments were being queued,
-        # queueing it again adds only what was missing (no orphaned half on the ground).
-        self.generated.append(
-            self.node.submit_file(path, self.agent.ground_id, now=now, kind=kind,
-                                  lifetime=lifetime, parent_id=stable_parent_id(path))
-        )
+        if self.node is not None:
+            size = path.stat().st_size
+            # The id is fixed by the file: after a kill while its fragments were being
+            # queued, queueing it again adds only what was missing (no orphaned half on the
+            # ground).
+            parent = self.node.submit_file(path, self.agent.ground_id, now=now, kind=kind,
+                                           lifetime=lifetime, parent_id=stable_parent_id(path))
+            if self.on_file is not None:
+                self.on_file(parent, size, now)
+        self.generated += 1
         remove_sent_file(path)
 
-    def on_link(self, now: float) -> None:
-        """What the link delivered goes to the agent; its answers (acks) go back down.
+    def deliver(self, bundle: Bundle, now: float) -> None:
+        """One bundle from the ground to the agent; its answers (acks) go back down.
 
         A bundle the agent cannot handle is logged in one line and set aside: it must not
         stop the link loop, nor block the bundles behind it."""
+        if self.on_uplink is not None:
+            self.on_uplink(bundle, now)
+        try:
+            self.submit(self.agent.receive(bundle, now), now)
+        except Exception as exc:  # noqa: BLE001 - hostile input must not stop the loop
+            log.warning("refused %s bundle %s from %s: %s: %s", bundle.kind, bundle.id,
+                        bundle.source, type(exc).__name__, str(exc)[:200])
+
+    def on_link(self, now: float) -> None:
+        """What the link delivered goes to the agent (see `deliver`)."""
+        if self.node is None:
+            return
         for bundle in self.node.take_deliveries(now):
-            try:
-                self.submit(self.agent.receive(bundle, now), now)
-            except Exception as exc:  # noqa: BLE001 - hostile input must not stop the loop
-                log.warning("refused %s bundle %s from %s: %s: %s", bundle.kind, bundle.id,
-                            bundle.source, type(exc).__name__, str(exc)[:200])
+            self.deliver(bundle, now)
             self.node.mark_delivered(bundle.id)
 
     def sense(self, reading: SensorReading) -> float:
@@ -133,46 +160,6 @@ class OnboardLoop:
         except OSError:
             path.unlink(missing_ok=True)  # cannot even be moved: do not retry it forever
         log.warning("spool file %r refused and moved to %s: %s", path.name[:60], aside, exc)
-
-
-def reading_of(state: Any, now: float) -> SensorReading:
-    """What the sensors of the (single) balloon in a flight `state` read at `now`."""
-    from stratolink.flight.solar import sun_is_up
-
-    lat, lon, alt = float(state.lat[0]), float(state.lon[0]), float(state.alt[0])
-    sun = bool(np.asarray(sun_is_up(np.array([now]), np.array([lat]), np.array([lon]),
-                                    np.array([alt]))).ravel()[0])
-    return SensorReading(now, lat, lon, alt, pressure_at(alt), float(state.battery_wh[0]), sun)
-
-
-class SimulatedSensors:
-    """The superpressure balloon model flying in `wind`: reads like sensors, steers like a pump."""
-
-    def __init__(self, wind: WindField, time_s: float, lat_deg: float, lon_deg: float,
-                 altitude_m: float, battery_fraction: float = 1.0) -> None:
-        from stratolink.flight.superpressure import SuperpressureBalloon, SuperpressureParams
-
-        self.wind = wind
-        self.balloon = SuperpressureBalloon(SuperpressureParams())
-        self.state = self.balloon.initial_state(time_s, lat_deg, lon_deg, altitude_m,
-                                                battery_fraction=battery_fraction)
-        self.time_s = time_s
-
-    @property
-    def params(self) -> Any:
-        """The balloon's parameters (for the agent's vehicle model)."""
-        return self.balloon.params
-
-    def read(self, now: float) -> SensorReading:
-        """What GNSS, barometer, battery monitor and sun sensor read now."""
-        return reading_of(self.state, now)
-
-    def steer(self, now: float, target_altitude_m: float) -> None:
-        """Fly from the last step to `now` holding toward `target_altitude_m`."""
-        if now > self.time_s:
-            self.state = self.balloon.step(self.state, self.wind, now - self.time_s,
-                                           np.array([target_altitude_m]))
-            self.time_s = now
 
 
 def parse_sensor_line(line: str, now: float, battery_capacity_wh: float) -> SensorReading:
@@ -220,9 +207,6 @@ def parse_sensor_line(line: str, now: float, battery_capacity_wh: float) -> Sens
             raise InvalidParameterError("sensor field 'sun_up' must be true or false")
         sun = bool(data["sun_up"])
     else:
-        from stratolink.flight.solar import sun_is_up
-
-        sun = bool(np.asarray(sun_is_up(np.array([t]), np.array([lat]), np.array([lon]),
-                                        np.array([alt]))).ravel()[0])
+        sun = sun_seen_from(t, lat, lon, alt)
     pressure = value("pressure_pa", pressure_at(alt))
     return SensorReading(t, lat, lon, alt, pressure, min(battery, battery_capacity_wh), sun)

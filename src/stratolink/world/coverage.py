@@ -29,6 +29,7 @@ import numpy as np
 from stratolink.errors import InvalidParameterError
 from stratolink.geo import distance_m
 from stratolink.link.emulator import LinkProfile
+from stratolink.navigation.comms import CoverageArea, CoverageMap
 
 # Gateway / cell sites (lat, lon): coasts and islands of the Southern Ocean and Pacific.
 LEO_GATEWAYS = [
@@ -182,4 +183,19 @@ def describe(providers: list[Provider]) -> list[dict[str, str]]:
     return out
 
 
-__all__ = ["CoverageModel", "Provider", "default_providers", "describe"]
+def expected_coverage(providers: list[Provider]) -> CoverageMap:
+    """The providers as expected delivery rates for planners: link rate x the fraction of
+    time the link is up (mean window / (mean window + mean gap), less dropouts and losses)."""
+    areas = []
+    for p in providers:
+        duty = 1.0
+        if p.windows:
+            window, gap = sum(p.window_s) / 2, sum(p.gap_s) / 2
+            duty = window / (window + gap)
+        duty *= (1.0 - p.dropout_fraction) * (1.0 - p.profile.loss)
+        areas.append(CoverageArea(p.name, p.profile.rate_bps / 8.0, duty, p.sites,
+                                  p.radius_km * 1000.0))
+    return CoverageMap(tuple(areas))
+
+
+__all__ = ["CoverageModel", "Provider", "default_providers", "describe", "expected_coverage"]

@@ -14,6 +14,14 @@ What it does:
 * uplink: forecasts (kind ``forecast``) replace the one it plans on; commands (kind
   ``command``) pass the `CommandVerifier` (operator signature, expiry, sequence number)
   before they act, and every command gets a ``command-ack`` bundle back.
+
+Memory is bounded whatever the flight's length (a balloon flies for months): the log keeps
+the last `LOG_ROWS` rows sent, `LOG_COMMANDS` verdicts of each kind and `LOG_ERRORS`
+errors (`onboard.records`); rows wait for the next telemetry bundle up to
+`MAX_TELEMETRY_ROWS` (reaching it makes the telemetry due at once); at most one altitude and
+one station command are pending;
+actuator lines and late reports are handed over on the call that made them; the measured
+winds keep their own bounded history (`navigation.measured`).
 """
 
 from __future__ import annotations
@@ -21,7 +29,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,89 +37,24 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from stratolink.errors import InvalidParameterError, OutOfRangeError
+from stratolink.flight.solar import sun_is_up
 from stratolink.geo import distance_m
 from stratolink.link.bundle import Bundle, Priority, new_bundle
 from stratolink.link.commands import CommandVerifier
 from stratolink.link.contract import DEFAULT_STATION_RADIUS_M
 from stratolink.navigation.evaluate import make_controller, observe
 from stratolink.navigation.measured import MeasuredWinds
-from stratolink.navigation.types import Command, Controller
+from stratolink.navigation.types import Command, Controller, NavObservation
 from stratolink.navigation.vehicle import VehicleModel
+from stratolink.onboard.records import REACHED_M, AgentConfig, AgentLog, Outbox, Target
 from stratolink.winds.base import WindField
+from stratolink.world.sensors import SensorReading, SunTest
 
 ForecastLoader = Callable[[dict[str, Any]], WindField]
 ControllerFactory = Callable[[str], Controller]
+DecisionHook = Callable[[NavObservation, Command], None]
 
-
-@dataclass(frozen=True)
-class AgentConfig:
-    """How often the agent decides and what it sends (seconds, bytes)."""
-
-    decision_interval_s: float = 600.0
-    position_interval_s: float = 300.0
-    telemetry_interval_s: float = 1800.0
-    science_interval_s: float = 6 * 3600.0
-    science_bytes: int = 3_000_000
-    position_lifetime_s: float = 6 * 3600.0
-    telemetry_lifetime_s: float = 3 * 86400.0
-    science_lifetime_s: float = 7 * 86400.0
-    level_spacing_m: float = 500.0
-
-    def __post_init__(self) -> None:
-        for name in ("decision_interval_s", "position_interval_s", "telemetry_interval_s",
-                     "science_interval_s", "position_lifetime_s", "telemetry_lifetime_s",
-                     "science_lifetime_s", "level_spacing_m"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise InvalidParameterError(f"agent {name} must be a positive number")
-        if self.science_bytes < 0:
-            raise InvalidParameterError("agent science_bytes must be >= 0")
-
-
-@dataclass(frozen=True)
-class SensorReading:
-    """One reading of the flight computer's sensors (GNSS, pressure, battery, sun sensor)."""
-
-    time_s: float
-    lat_deg: float
-    lon_deg: float
-    altitude_m: float
-    pressure_pa: float
-    battery_wh: float
-    sun_up: bool
-
-
-@dataclass
-class Outbox:
-    """What the agent wants the link to carry: bundles, and files to send as fragments."""
-
-    bundles: list[Bundle] = field(default_factory=list)
-    files: list[tuple[Path, str]] = field(default_factory=list)  # (path, kind)
-    actuations: list[dict[str, Any]] = field(default_factory=list)  # e.g. cut-down lines
-
-
-REACHED_M = 100.0  # a target altitude is reached within this distance of it
-
-
-@dataclass(frozen=True)
-class Target:
-    """The station the controller keeps to (a `navigation.evaluate.Station`)."""
-
-    station_lat_deg: float
-    station_lon_deg: float
-    radius_m: float = DEFAULT_STATION_RADIUS_M
-
-
-@dataclass
-class AgentLog:
-    """What the agent did, for reports and tests."""
-
-    decisions: int = 0
-    forecasts: int = 0
-    commands_accepted: list[int] = field(default_factory=list)
-    commands_rejected: list[tuple[int | None, str]] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)  # every telemetry row sent
-    errors: list[str] = field(default_factory=list)
+MAX_TELEMETRY_ROWS = 5000  # rows waiting for a telemetry bundle; at this many it goes now
 
 
 class OnboardAgent:
@@ -121,7 +63,7 @@ class OnboardAgent:
     def __init__(
         self, *, node_id: str, ground_id: str, vehicle: VehicleModel, controller: Controller,
         verifier: CommandVerifier, forecast: WindField, target: Target,
-        science_dir: Path, forecast_loader: ForecastLoader,
+        science_dir: Path | None, forecast_loader: ForecastLoader,
         controller_factory: ControllerFactory | None = None,
         config: AgentConfig | None = None, science_seed: int = 0,
     ) -> None:
@@ -134,11 +76,12 @@ class OnboardAgent:
         self.forecast = forecast
         self._fallback_forecast: WindField | None = None
         self.target = target
-        self.science_dir = Path(science_dir)
-        self.science_dir.mkdir(parents=True, exist_ok=True)
         self.forecast_loader = forecast_loader
         self.controller_factory = controller_factory
         self.config = config or AgentConfig()
+        if science_dir is None and self.config.science_bytes > 0:
+            raise InvalidParameterError("an agent that writes science needs a science folder")
+        self.science_dir = science_dir
         self.levels = vehicle.levels(self.config.level_spacing_m)
         self.log = AgentLog()
         self.target_altitude_m: float | None = None
@@ -155,6 +98,8 @@ class OnboardAgent:
         self._science_rng = np.random.default_rng(science_seed)
         self._science_count = 0
         self.measured_winds = MeasuredWinds()  # winds derived from the position fixes
+        self.data_waiting_bytes = 0.0  # science on board not yet sent, as the link reports it
+        self.on_decision: DecisionHook | None = None  # told of each decision (evaluation)
 
     # ---- sensors -> controller and downlink ---------------------------------------------
 
@@ -176,21 +121,26 @@ class OnboardAgent:
         if now >= self._next["position"]:
             out.bundles.append(self._bundle(Priority.NAVIGATION, "position", row, now,
                                             cfg.position_lifetime_s))
-            self.log.rows.append(row)
+            self._logged([row])
             self._next["position"] = now + cfg.position_interval_s
         else:
             self._unsent_rows.append(row)
-        if now >= self._next["telemetry"] and self._unsent_rows:
+        full = len(self._unsent_rows) >= MAX_TELEMETRY_ROWS
+        if (now >= self._next["telemetry"] or full) and self._unsent_rows:
             rows, self._unsent_rows = self._unsent_rows, []
             out.bundles.append(self._bundle(Priority.TELEMETRY, "telemetry", {"rows": rows},
                                             now, cfg.telemetry_lifetime_s))
-            self.log.rows.extend(rows)
+            self._logged(rows)
             self._next["telemetry"] = now + cfg.telemetry_interval_s
         if now >= self._next["science"]:
             if cfg.science_bytes > 0:
                 out.files.append((self._science_file(now), "science"))
             self._next["science"] = now + cfg.science_interval_s
         return out
+
+    def _logged(self, rows: list[dict[str, Any]]) -> None:
+        self.log.rows.extend(rows)
+        self.log.rows_sent += len(rows)
 
     def _row(self, r: SensorReading) -> dict[str, Any]:
         speed = vertical = None
@@ -218,7 +168,8 @@ class OnboardAgent:
         try:
             obs = observe(r.time_s, r.lat_deg, r.lon_deg, r.altitude_m, r.battery_wh,
                           self.vehicle, self.forecast, self.levels, self.target, r.sun_up,
-                          self.measured_winds.snapshot(r.time_s))
+                          self.measured_winds.snapshot(r.time_s),
+                          data_waiting_bytes=self.data_waiting_bytes)
             command: Command = self.controller.decide(obs)
         except OutOfRangeError as exc:
             # The forecast does not cover where (or when) the balloon is: hold the altitude
@@ -234,10 +185,14 @@ class OnboardAgent:
                                                  self.vehicle.min_altitude_m,
                                                  self.vehicle.max_altitude_m)
         self.log.decisions += 1
+        if self.on_decision is not None:
+            self.on_decision(obs, command)
 
     def _science_file(self, now: float) -> Path:
         """A science file as the payload writes it (seeded bytes of the configured size)."""
+        assert self.science_dir is not None  # checked when the agent was made
         self._science_count += 1
+        self.science_dir.mkdir(parents=True, exist_ok=True)
         path = self.science_dir / f"science-{self._science_count:04d}-{int(now)}.bin"
         path.write_bytes(self._science_rng.bytes(self.config.science_bytes))
         return path
@@ -402,14 +357,15 @@ def agent_for_balloon(
     *, balloon_id: str, vehicle: VehicleModel, controller: str,
     operators: dict[str, Ed25519PublicKey], state_dir: Path, forecast: WindField,
     target: Target, forecast_loader: ForecastLoader, config: AgentConfig, seed: int = 0,
-    roles: dict[str, str] | None = None,
+    roles: dict[str, str] | None = None, sun_test: SunTest | None = None,
 ) -> OnboardAgent:
     """The agent of `balloon_id`: flying `controller` (switchable by a signed command),
-    obeying only `operators`, keeping command sequence numbers and science in `state_dir`."""
-    from stratolink.flight.solar import sun_is_up
+    obeying only `operators`, keeping command sequence numbers and science in `state_dir`.
+    Its controllers schedule the sun with `sun_test` (default: the solar model)."""
+    sun = sun_test if sun_test is not None else sun_is_up
 
     def controller_factory(name: str) -> Controller:
-        return make_controller(name, vehicle, sun_is_up, seed=seed)
+        return make_controller(name, vehicle, sun, seed=seed)
 
     return OnboardAgent(
         node_id=f"balloon/{balloon_id}", ground_id="ground", vehicle=vehicle,

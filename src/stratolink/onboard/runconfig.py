@@ -14,8 +14,8 @@ from typing import Any
 
 from stratolink.configfile import check_keys, number, read_toml
 from stratolink.errors import InvalidParameterError
-from stratolink.flight.agent import AgentConfig
 from stratolink.link.paths import valid_interface_name
+from stratolink.onboard.agent import AgentConfig
 from stratolink.winds.datasets import resolve_entries
 
 SENSOR_SOURCES = ("stdin", "simulate")
