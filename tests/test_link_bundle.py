@@ -83,3 +83,11 @@ def test_expiry() -> None:
     bundle = Bundle.decode(_valid())
     assert not bundle.is_expired(1059.9) and bundle.is_expired(1060.0)
     assert bundle.expires_at == 1060.0
+
+
+def test_node_names_round_trip_and_only_balloons_have_a_balloon_id() -> None:
+    from stratolink.link.endpoints import GROUND_NODE, balloon_node, balloon_of
+
+    assert balloon_node("SL-1") == "balloon/SL-1" and balloon_of("balloon/SL-1") == "SL-1"
+    assert balloon_of(GROUND_NODE) is None and balloon_of("balloonSL-1") is None
+    assert balloon_of(None) is None and balloon_of("x/balloon/SL-1") is None

@@ -24,11 +24,11 @@ import cbor2
 from stratolink.errors import PeerError, StratolinkError
 from stratolink.ground.store import CommandStateError, MissionStore
 from stratolink.ground.validation import validate_telemetry
+from stratolink.link.endpoints import GROUND_NODE, balloon_node, balloon_of
 from stratolink.link.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
-GROUND_NODE = "ground"
 TELEMETRY_KINDS = ("telemetry", "position")
 ACK_KINDS = ("command-ack",)
 REPORT_STATES = ("accepted", "rejected", "done")
@@ -36,11 +36,6 @@ MAX_ROWS_PER_BUNDLE = 100_000
 MAX_REPORTS_PER_BUNDLE = 1_000
 HEARTBEAT_S = 5.0
 EXPIRY_CHECK_S = 1.0  # commands past their expiry are marked expired at least this often
-
-
-def balloon_of(node_id: str) -> str:
-    """'balloon/SL-1' -> 'SL-1' (other ids unchanged)."""
-    return node_id.split("/", 1)[1] if node_id.startswith("balloon/") else node_id
 
 
 def command_bundle_id(balloon_id: str, seq: int) -> str:
@@ -102,8 +97,7 @@ class GatewayCore:
         reports: list[tuple[str, int, str, str]] = []
         error = None
         try:
-            if not str(bundle.source).startswith("balloon/") or (
-                    self.balloons is not None and balloon not in self.balloons):
+            if balloon is None or (self.balloons is not None and balloon not in self.balloons):
                 raise RefusedBundle(f"source {str(bundle.source)[:80]!r} is not a pinned balloon")
             if bundle.kind in TELEMETRY_KINDS:
                 rows = self._telemetry(bundle, balloon)
@@ -111,10 +105,11 @@ class GatewayCore:
                 reports = self._reports(bundle, balloon)
         except (StratolinkError, ValueError, TypeError, KeyError, RecursionError,
                 cbor2.CBORDecodeError) as exc:
-            error = f"{str(bundle.kind)[:32]} bundle {bundle.id} from {balloon[:64]}: {exc}"
+            sender = str(bundle.source)[:64]
+            error = f"{str(bundle.kind)[:32]} bundle {bundle.id} from {sender}: {exc}"
             self.refusals.log(now, "gateway refused-content", f"gateway: {error}")
             rows, reports = [], []
-        if rows and balloon not in self._known:
+        if rows and balloon is not None and balloon not in self._known:
             self.store.ensure_balloons([balloon], now)  # a pinned, authenticated peer
             self._known.add(balloon)
         new, moved, unknown = self.store.ingest(bundle, now, provider, rows, reports)
@@ -203,7 +198,7 @@ class GatewayCore:
             self._outbound_ids[bundle_id] = int(command["id"])
             bundles.append(factory(
                 source=self.node_id,
-                destination=f"balloon/{command['balloon_id']}",
+                destination=balloon_node(command["balloon_id"]),
                 priority=0,  # Priority.COMMAND
                 kind="command",
                 payload=bytes(command["signed"]),

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from stratolink.errors import StratolinkError
-from stratolink.ground.gateway import GROUND_NODE, GatewayCore, GatewayService, LinkChange
+from stratolink.ground.gateway import GatewayCore, GatewayService, LinkChange
 from stratolink.ground.store import MissionStore
 from stratolink.ground.uplink import ForecastFile, ForecastUplink
 from stratolink.link.bundle import Bundle
+from stratolink.link.endpoints import GROUND_NODE, balloon_node, balloon_of
 from stratolink.link.events import PathDown, PathUp
 from stratolink.link.keys import KeyRing
 from stratolink.link.node import LinkNode
@@ -50,8 +51,7 @@ class LinkNodeTransport:
         for event in self.node.take_events():
             if isinstance(event, PathUp | PathDown):
                 status = self.node.status.get(event.path)
-                peer = event.peer or ""
-                balloon = peer.split("/", 1)[1] if peer.startswith("balloon/") else None
+                balloon = balloon_of(event.peer)
                 changes.append(LinkChange(event.path, isinstance(event, PathUp), balloon,
                                           status.rtt_s if status else None,
                                           status.delivery_rate_bps if status else None,
@@ -84,7 +84,7 @@ def open_ground_node(keys_dir: Path, state_dir: Path, paths: list[PathConfig],
         raise StratolinkError(f"no balloon certificates in {keys_dir}: the gateway would "
                               "accept nobody")
     identity = ring.tls_identity(grounds[0].name, "ground")
-    peers = {f"balloon/{b.name}": ring.certificate_pem(b.name, "balloon") for b in balloons}
+    peers = {balloon_node(b.name): ring.certificate_pem(b.name, "balloon") for b in balloons}
     state_dir.mkdir(parents=True, exist_ok=True)
     return LinkNode(GROUND_NODE, BundleStore(state_dir / "bundles.db"), identity, peers, paths,
                     is_client=False, reassembly_dir=state_dir / "files", settings=settings)
@@ -114,8 +114,8 @@ def attach_gateway(app: Any, store: MissionStore, *, host: str, port: int,
     keys = Path(keys_dir or "stratolink-keys")
     node = open_ground_node(keys, state_dir, [PathConfig("internet", (host, port))])
     notify = getattr(app.state, "notify_change", None)
-    balloon_ids = [peer.split("/", 1)[1] for peer in node.peer_certificates
-                   if peer.startswith("balloon/")]  # every balloon the gateway pins
+    pinned = [balloon_of(peer) for peer in node.peer_certificates]
+    balloon_ids = [b for b in pinned if b is not None]  # every balloon the gateway pins
     service = GatewayService(GatewayCore(store, balloons=balloon_ids), LinkNodeTransport(node),
                              on_change=notify, name=f"udp:{host}:{port}")
 

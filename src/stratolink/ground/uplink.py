@@ -23,6 +23,7 @@ import cbor2
 
 from stratolink.errors import InvalidParameterError, StratolinkError
 from stratolink.link.bundle import Bundle, Priority, new_bundle
+from stratolink.link.endpoints import GROUND_NODE, balloon_node
 from stratolink.link.ratelog import RateLimitedLog
 from stratolink.winds import datasets
 from stratolink.winds.pack import pack_dataset
@@ -37,7 +38,7 @@ def descriptor_bundle(balloon_id: str, model: str, issued_at: float, seed: int,
     """A forecast descriptor for one balloon, at navigation priority: the balloon rebuilds
     the forecast of `model` issued at `issued_at` with forecast-error seed `seed`."""
     payload = cbor2.dumps({"model": model, "issued_at": issued_at, "seed": seed})
-    return new_bundle("ground", f"balloon/{balloon_id}", Priority.NAVIGATION, "forecast",
+    return new_bundle(GROUND_NODE, balloon_node(balloon_id), Priority.NAVIGATION, "forecast",
                       payload, now=issued_at, lifetime=lifetime_s)
 
 
@@ -132,7 +133,7 @@ class ForecastUplink:
         self._sent_signature = signature
         self.issues += 1
         lifetime = max(self.interval_s, 6 * 3600.0)
-        return [ForecastFile(f"balloon/{b}", self.source.path, lifetime) for b in balloon_ids]
+        return [ForecastFile(balloon_node(b), self.source.path, lifetime) for b in balloon_ids]
 
     def _dataset_due(self, now: float, balloon_ids: list[str]) -> list[Bundle | ForecastFile]:
         """Pack the dataset off the caller's thread when it changed; send it once packed."""
@@ -151,7 +152,7 @@ class ForecastUplink:
             self._remember(packed)
             self.issues += 1
             lifetime = max(self.interval_s, 6 * 3600.0)
-            return [ForecastFile(f"balloon/{b}", packed, lifetime) for b in balloon_ids]
+            return [ForecastFile(balloon_node(b), packed, lifetime) for b in balloon_ids]
         if now < self._next_file_check:
             return []
         self._next_file_check = now + FILE_CHECK_S

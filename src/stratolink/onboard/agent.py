@@ -42,6 +42,7 @@ from stratolink.geo import distance_m
 from stratolink.link.bundle import Bundle, Priority, new_bundle
 from stratolink.link.commands import CommandVerifier
 from stratolink.link.contract import DEFAULT_STATION_RADIUS_M
+from stratolink.link.endpoints import GROUND_NODE, balloon_node
 from stratolink.navigation.evaluate import make_controller, observe
 from stratolink.navigation.measured import MeasuredWinds
 from stratolink.navigation.types import Command, Controller, NavObservation
@@ -368,7 +369,7 @@ def agent_for_balloon(
         return make_controller(name, vehicle, sun, seed=seed)
 
     return OnboardAgent(
-        node_id=f"balloon/{balloon_id}", ground_id="ground", vehicle=vehicle,
+        node_id=balloon_node(balloon_id), ground_id=GROUND_NODE, vehicle=vehicle,
         controller=controller_factory(controller),
         verifier=CommandVerifier(balloon_id, operators, state_dir / "commands.db", roles),
         forecast=forecast, target=target, science_dir=state_dir / "science",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stratolink.errors import InvalidParameterError, StratolinkError
+from stratolink.link.endpoints import balloon_node
 from stratolink.onboard.agent import OnboardAgent, Target, agent_for_balloon
 from stratolink.onboard.loop import (
     MAX_SENSOR_LINE_CHARS,
@@ -80,7 +81,7 @@ def build_onboard(config: FlightRunConfig, now: float) -> tuple[OnboardAgent, An
                         local_address=None if g.local_address is None and not g.local_port
                         else (g.local_address or "", g.local_port))
              for g in config.ground]
-    node = LinkNode(f"balloon/{config.balloon_id}", BundleStore(config.state_dir / "bundles.db"),
+    node = LinkNode(balloon_node(config.balloon_id), BundleStore(config.state_dir / "bundles.db"),
                     identity, {"ground": ground_pem}, paths, is_client=True,
                     reassembly_dir=config.state_dir / "rx")
     world = mission_world(config.wind_seed, config.wind_files)

@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 from stratolink.ground.uplink import ForecastSource, ForecastUplink
 from stratolink.link.bundle import Bundle
 from stratolink.link.commands import CommandVerifier
+from stratolink.link.endpoints import GROUND_NODE, balloon_node
 from stratolink.navigation.evaluate import (
     EvalSettings,
     FlightResult,
@@ -70,7 +71,7 @@ def _agent(scenario: Scenario, settings: EvalSettings, world: World, vehicle: Ve
     config = AgentConfig(decision_interval_s=decide_every * settings.step_s,
                          level_spacing_m=settings.level_spacing_m, science_bytes=0)
     return OnboardAgent(
-        node_id=f"balloon/{EVAL_BALLOON}", ground_id="ground", vehicle=vehicle,
+        node_id=balloon_node(EVAL_BALLOON), ground_id=GROUND_NODE, vehicle=vehicle,
         controller=controller, verifier=CommandVerifier(EVAL_BALLOON, {}, ":memory:"),
         forecast=world.forecast(scenario.start_time_s, 1),
         target=Target(scenario.station_lat_deg, scenario.station_lon_deg,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from stratolink.ground.link_gateway import LinkNodeTransport
 from stratolink.link.emulator import LinkProfile
+from stratolink.link.endpoints import balloon_node
 from stratolink.link.events import Failover, PathDown, PathUp
 from stratolink.link.paths import LinkSettings, PathConfig
 from stratolink.link.simnet import LinkPair, SimNetwork
@@ -65,7 +66,7 @@ class MissionNetwork:
                                                  cfg.duration_s - 120.0, (0.0, 0.0))]
         self.crashes = 0
         addresses = [(f"10.80.{i}.1", 4433) for i in range(len(cfg.providers))]
-        self.pair = LinkPair(out_dir / "link", f"balloon/{cfg.balloon_id}",
+        self.pair = LinkPair(out_dir / "link", balloon_node(cfg.balloon_id),
                              provider_paths(cfg.providers, addresses), MISSION_LINK_SETTINGS)
         self._area = {n: False for n in names}
         coverage = self.coverage

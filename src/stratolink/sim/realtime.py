@@ -22,6 +22,7 @@ from typing import Any
 
 from stratolink.errors import StratolinkError
 from stratolink.link.bundle import Bundle
+from stratolink.link.endpoints import balloon_node
 from stratolink.sim.config import MissionConfig
 from stratolink.sim.mission import OPERATOR
 from stratolink.sim.network import MISSION_LINK_SETTINGS
@@ -51,7 +52,7 @@ def _link_pair(out_dir: Path, config: MissionConfig, ports: list[int]) -> Any:
     from stratolink.sim.network import provider_paths
 
     paths = provider_paths(config.providers, [("127.0.0.1", port) for port in ports])
-    return LinkPair(out_dir / "link", f"balloon/{config.balloon_id}", paths, REALTIME_SETTINGS)
+    return LinkPair(out_dir / "link", balloon_node(config.balloon_id), paths, REALTIME_SETTINGS)
 
 
 def run_realtime(config: MissionConfig, out_dir: Path, seconds: float) -> dict[str, Any]:
