@@ -574,3 +574,42 @@ def test_evaluation_flights_decide_through_the_onboard_agent() -> None:
     assert len(seen) == result.decisions > 0
     gaps = np.diff(seen)
     assert np.all(gaps == gaps[0]) and gaps[0] == 540.0  # every 3 steps of 180 s
+
+
+def test_rollout_euler_steps_stay_close_to_rk4_next_to_the_forecast_error() -> None:
+    """The planner's rollouts take one Euler step per 15 min in local metres; over 12 h their
+    end point stays within a few percent of the drift from the RK4 track (60 s steps), and
+    far inside what the forecast's own error does to the same track."""
+    from stratolink.flight.motion import drift
+    from stratolink.geo import EARTH_RADIUS_M, distance_m
+    from stratolink.winds.synthetic import SyntheticWindField
+    from stratolink.winds.verified_forecast import VerifiedErrorForecastWindField
+
+    wind = SyntheticWindField(seed=11)
+    rng = np.random.default_rng(4)
+    n, hours, step_s = 60, 12.0, PlannerConfig().step_s
+    t0 = 1.78e9 + rng.uniform(0, 3e7)
+    lat0, lon0 = rng.uniform(-60, 60, n), rng.uniform(-180, 180, n)
+    alt = rng.uniform(15_000, 21_000, n)
+    forecast = VerifiedErrorForecastWindField(wind, issued_at=t0 - 5 * 3600, seed=3)
+    tracks = []
+    for field in (wind, forecast):
+        lat, lon = lat0.copy(), lon0.copy()
+        for k in range(int(hours * 3600 / 60)):
+            lat, lon = drift(field, t0 + 60.0 * k, lat, lon, alt, alt, 60.0)
+        tracks.append((lat, lon))
+    x, y = np.zeros(n), np.zeros(n)
+    coslat = np.cos(np.radians(lat0))
+    for k in range(int(hours * 3600 / step_s)):
+        lat = lat0 + np.degrees(y / EARTH_RADIUS_M)
+        lon = (lon0 + np.degrees(x / (EARTH_RADIUS_M * coslat)) + 180) % 360 - 180
+        u, v = wind.sample(np.full(n, t0 + step_s * k), lat, lon, alt)
+        x, y = x + u * step_s, y + v * step_s
+    lat = lat0 + np.degrees(y / EARTH_RADIUS_M)
+    lon = (lon0 + np.degrees(x / (EARTH_RADIUS_M * coslat)) + 180) % 360 - 180
+    (truth_lat, truth_lon), (fc_lat, fc_lon) = tracks
+    euler_km = distance_m(truth_lat, truth_lon, lat, lon) / 1000
+    drifted_km = distance_m(lat0, lon0, truth_lat, truth_lon) / 1000
+    forecast_km = distance_m(truth_lat, truth_lon, fc_lat, fc_lon) / 1000
+    assert np.median(euler_km / drifted_km) < 0.03
+    assert np.median(euler_km) < 0.15 * np.median(forecast_km)
