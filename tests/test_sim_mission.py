@@ -71,7 +71,7 @@ HOLD_AT_H = 0.5  # the quiet mission's target-altitude hold is sent at this hour
 @pytest.fixture(scope="module")
 def quiet_mission(tmp_path_factory: pytest.TempPathFactory) -> object:
     config = MissionConfig(
-        duration_s=QUIET_HOURS * 3600.0,
+        duration_s=QUIET_HOURS * 3600.0, forecast_interval_s=3 * 3600.0,  # one, at 3 h
         agent=AgentConfig(science_interval_s=1.5 * 3600.0, science_bytes=500_000),
         commands=(
             ScheduledCommand(HOLD_AT_H * 3600.0, {"type": "target-altitude",
@@ -127,11 +127,15 @@ def test_faults_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     config = MissionConfig(duration_s=8 * 3600.0,
                            agent=AgentConfig(science_interval_s=2 * 3600.0,
                                              science_bytes=200_000),
-                           faults=FaultPlan(crashes=8, outages=8, corrupt=0.001, seed=4))
+                           faults=FaultPlan(crashes=8, outages=8, corrupt=0.001, seed=4),
+                           commands=(ScheduledCommand(2 * 3600.0, {
+                               "type": "target-altitude", "altitude_m": 17500.0,
+                               "hold_s": 3600.0}),))
     result = run_mission(config, tmp_path)
     assert result.crashes == 8
     assert result.bundles_lost == 0 and result.bundles_duplicated == 0
     assert result.bundles_delivered > 80  # a position every 5 minutes, most of them delivered
+    assert len(result.commands) == 1
     assert all(c["state"] in ("accepted", "done") for c in result.commands)
     stored = Counter(key(r) for r in stored_rows(result.store_url))
     assert max(stored.values()) == 1  # no telemetry row stored twice across restarts
