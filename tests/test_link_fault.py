@@ -1,4 +1,4 @@
-"""Fault injection: 20 crashes of either end and 20 path outages during a 6 MB transfer.
+"""Fault injection: 20 crashes of either end and 20 path outages during a 4 MB transfer.
 
 The paths are slow enough (0.5 Mbit/s each) that the files are still in flight for most of
 the crashes, while the byte count (and so the simulated packet count) stays small enough for a
@@ -41,9 +41,9 @@ def test_no_loss_no_duplicates_under_crashes_and_outages(tmp_path: Path) -> None
     pair = LinkPair(tmp_path, "balloon/SL-1", PATHS, LinkSettings())
     net = pair.network({p.name: (PROFILE, up_for(p.name)) for p in PATHS}, start=T0)
     digests = {}
-    for i in range(4):  # 4 x 1.5 MB
+    for i in range(4):  # 4 x 1 MB
         f = tmp_path / f"science-{i}.bin"
-        f.write_bytes(os.urandom(1_500_000))
+        f.write_bytes(os.urandom(1_000_000))
         digests[net.balloon.submit_file(f, "ground", now=T0, lifetime=86400.0)] = \
             hashlib.sha256(f.read_bytes()).hexdigest()
     crashes = sorted(T0 + rng.uniform(0.5, horizon - 2.0) for _ in range(20))
