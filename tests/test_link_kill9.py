@@ -105,8 +105,22 @@ def wait_until_taken(spool: Path, index: int, flight: Flight) -> None:
         time.sleep(0.05)
 
 
+def wait_until_receiving(ground: Ground, stored_before: int, flight: Flight) -> None:
+    """Wait until the ground holds part of a file (or has stored one more): the transfer has
+    reached it."""
+    folder = ground.state / "files"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not (folder.is_dir() and any(folder.glob("*.part"))) and \
+            len(stored_files(ground)) <= stored_before:
+        assert flight.proc.poll() is None, "\n".join(flight.err.lines[-20:])
+        assert time.monotonic() < deadline, "the ground received no file"
+        time.sleep(0.05)
+
+
 def stored_files(ground: Ground) -> list[bytes]:
     folder = ground.state / "files"
+    if not folder.is_dir():
+        return []
     return [p.read_bytes() for p in folder.iterdir()
             if p.is_file() and p.name.split("-", 1)[-1].startswith("frame-")]
 
@@ -129,11 +143,13 @@ def test_kill_9_of_both_processes_loses_and_duplicates_nothing(tmp_path: Path) -
         for round_ in range(KILLS):
             data = spool_file(spool, round_, rng)
             sent[hashlib.sha256(data).hexdigest()] = data
+            stored_before = len(stored_files(ground))
             flight = Flight(folder / "flight.toml", rng)  # boots while the ground does
             ground.start()
             # Kill each process at a random moment of the transfer, in a random order.
-            first, second = rng.uniform(0.2, 1.5), rng.uniform(0.1, 1.0)
+            first, second = rng.uniform(0.0, 0.5), rng.uniform(0.1, 1.0)
             wait_until_taken(spool, round_, flight)
+            wait_until_receiving(ground, stored_before, flight)
             time.sleep(first)
             if rng.random() < 0.5:
                 kill_ground(ground)
