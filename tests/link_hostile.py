@@ -45,6 +45,10 @@ class LogTail:
         for line in stream:
             self.lines.append(line.rstrip("\n"))
 
+    def join(self, timeout: float) -> None:
+        """Wait until the stream has ended and every line is collected."""
+        self._thread.join(timeout=timeout)
+
     def count(self, text: str, since: int = 0) -> int:
         """Lines (from index `since`) that contain `text`."""
         return sum(text in line for line in self.lines[since:])

@@ -48,36 +48,38 @@ def key(row: tuple[float, ...] | dict) -> tuple[float, ...]:  # type: ignore[typ
 
 
 def test_short_demo_loses_nothing_and_writes_its_report(tmp_path: Path) -> None:
-    done = run_cli("demo", "--hours", "12", "--out", str(tmp_path))
+    done = run_cli("demo", "--hours", "4", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary["demo"] == "mission" and summary["sim_hours"] == 12
+    assert summary["demo"] == "mission" and summary["sim_hours"] == 4
     assert summary["bundles_lost"] == 0
-    assert summary["bundles_delivered"] >= 12 * 12  # a position every 5 minutes at least
+    assert summary["bundles_delivered"] >= 4 * 12  # a position every 5 minutes at least
     assert 0.0 <= summary["twr50"] <= 1.0
     run = tmp_path / "mission-001"
     page = (run / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "Bundles" in page
     with MissionStore(f"sqlite:///{run / 'mission.db'}") as store:
-        commands = store.list_commands("SL-1")
-        # The 10 h target altitude: accepted through the API, then reached (or its hold over).
-        assert [c["state"] for c in commands] == ["done"]
-        assert commands[0]["operator"] == "flight-director" and commands[0]["accepted_at"]
-        assert store.count_telemetry("SL-1") >= 12 * 60 - 30  # the last half hour batches later
+        # The demo's first command is due at 10 h (commands are checked on the quiet mission).
+        assert store.list_commands("SL-1") == []
+        assert store.count_telemetry("SL-1") >= 4 * 60 - 30  # the last half hour batches later
+
+
+QUIET_HOURS = 5
+HOLD_AT_H = 0.5  # the quiet mission's target-altitude hold is sent at this hour
 
 
 @pytest.fixture(scope="module")
 def quiet_mission(tmp_path_factory: pytest.TempPathFactory) -> object:
     config = MissionConfig(
-        duration_s=10 * 3600.0, agent=AgentConfig(science_interval_s=3 * 3600.0,
-                                                  science_bytes=500_000),
+        duration_s=QUIET_HOURS * 3600.0, forecast_interval_s=3 * 3600.0,  # one, at 3 h
+        agent=AgentConfig(science_interval_s=1.5 * 3600.0, science_bytes=500_000),
         commands=(
-            ScheduledCommand(1 * 3600.0, {"type": "target-altitude", "altitude_m": 18000.0,
-                                          "hold_s": 1800.0}),
-            ScheduledCommand(2 * 3600.0, {"type": "target-altitude", "altitude_m": 30000.0}),
-            ScheduledCommand(3 * 3600.0, {"type": "station", "lat_deg": -44.0,
-                                          "lon_deg": 174.0}),
-            ScheduledCommand(4 * 3600.0, {"type": "set-controller", "controller": "greedy"}),
+            ScheduledCommand(HOLD_AT_H * 3600.0, {"type": "target-altitude",
+                                                  "altitude_m": 18000.0, "hold_s": 1800.0}),
+            ScheduledCommand(1.0 * 3600.0, {"type": "target-altitude", "altitude_m": 30000.0}),
+            ScheduledCommand(1.5 * 3600.0, {"type": "station", "lat_deg": -44.0,
+                                            "lon_deg": 174.0}),
+            ScheduledCommand(2.0 * 3600.0, {"type": "set-controller", "controller": "greedy"}),
         ),
     )
     return run_mission(config, tmp_path_factory.mktemp("mission"))
@@ -89,7 +91,7 @@ def test_telemetry_in_the_store_is_what_the_balloon_generated(quiet_mission: obj
     stored = Counter(key(r) for r in stored_rows(result.store_url))  # type: ignore[attr-defined]
     assert stored == generated  # every row, once, unaltered
     # One reading a minute, all queued but the last half hour's (the next telemetry batch).
-    assert 10 * 60 - 30 <= len(generated) <= 10 * 60
+    assert QUIET_HOURS * 60 - 30 <= len(generated) <= QUIET_HOURS * 60
 
 
 def test_every_command_is_answered_and_only_valid_ones_act(quiet_mission: object) -> None:
@@ -99,7 +101,10 @@ def test_every_command_is_answered_and_only_valid_ones_act(quiet_mission: object
     assert states[2][0] == "rejected"
     assert states[2][1].startswith("target-altitude: 30000 m is outside the balloon's band")
     assert states[4] == ("done", "flying the greedy controller")  # the flight director's
-    hold_start = int(1 * 60) + 1
+    # Sent through the API by the flight director, and accepted by the balloon.
+    assert all(c["operator"] == "flight-director" for c in result.commands)  # type: ignore
+    assert all(c["accepted_at"] for c in result.commands if c["seq"] != 2)  # type: ignore
+    hold_start = int(HOLD_AT_H * 60) + 1
     assert result.track["target_alt"][hold_start + 5] == 18000.0  # type: ignore[attr-defined]
 
 
@@ -119,14 +124,18 @@ def test_every_bundle_is_accounted_for(quiet_mission: object) -> None:
 
 @pytest.mark.slow
 def test_faults_lose_and_duplicate_nothing(tmp_path: Path) -> None:
-    config = MissionConfig(duration_s=18 * 3600.0,
-                           agent=AgentConfig(science_interval_s=4 * 3600.0,
-                                             science_bytes=1_000_000),
-                           faults=FaultPlan(crashes=16, outages=8, corrupt=0.001, seed=4))
+    config = MissionConfig(duration_s=8 * 3600.0,
+                           agent=AgentConfig(science_interval_s=2 * 3600.0,
+                                             science_bytes=200_000),
+                           faults=FaultPlan(crashes=8, outages=8, corrupt=0.001, seed=4),
+                           commands=(ScheduledCommand(2 * 3600.0, {
+                               "type": "target-altitude", "altitude_m": 17500.0,
+                               "hold_s": 3600.0}),))
     result = run_mission(config, tmp_path)
-    assert result.crashes == 16
+    assert result.crashes == 8
     assert result.bundles_lost == 0 and result.bundles_duplicated == 0
-    assert result.bundles_delivered > 200
+    assert result.bundles_delivered > 80  # a position every 5 minutes, most of them delivered
+    assert len(result.commands) == 1
     assert all(c["state"] in ("accepted", "done") for c in result.commands)
     stored = Counter(key(r) for r in stored_rows(result.store_url))
     assert max(stored.values()) == 1  # no telemetry row stored twice across restarts
@@ -164,17 +173,24 @@ def test_example_config_loads_and_bad_configs_are_refused(tmp_path: Path) -> Non
 
 
 def test_realtime_processes_on_loopback(tmp_path: Path) -> None:
+    """Two real processes on a wall clock. What they generate and deliver in the run depends
+    on how much CPU a busy machine gives them, so the checks are on accounting (nothing
+    lost, everything delivered or still queued) rather than on exact counts; the greedy
+    controller keeps each decision cheap so the loop keeps its one-second pace."""
     config = tmp_path / "fast.toml"
     config.write_text(
+        '[mission]\ncontroller = "greedy"\n'
         "[agent]\nposition_minutes = 0.05\ntelemetry_minutes = 0.1\ndecision_minutes = 0.1\n"
         "science_hours = 0.002\nscience_mb = 0.3\n"
         "[[command]]\nat_hours = 0.0008\n"
         'action = { type = "target-altitude", altitude_m = 18000, hold_s = 60 }\n')
     done = run_cli("simulate", "--config", str(config), "--out", str(tmp_path / "runs"),
-                   "--realtime", "12")
+                   "--realtime", "15")
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["realtime"] is True and summary["lost"] == 0
-    assert summary["generated"] >= 6 and summary["delivered"] >= summary["generated"] - 2
+    assert summary["generated"] >= 6 and summary["delivered"] >= 3
+    accounted = summary["delivered"] + summary["pending"] + summary["expired"]
+    assert accounted == summary["generated"]  # each delivered, or still queued on the balloon
     assert summary["commands"] in (["accepted"], ["done"])
     assert summary["forecasts_received"] >= 1
