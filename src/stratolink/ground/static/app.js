@@ -97,15 +97,17 @@ async function loadAll() {
   // The base map arrives when it arrives: tracks and plots do not wait for it.
   fetch("/static/vendor/countries-50m.json").then((r) => r.json())
     .then((topo) => VIEW.map.setBasemap(topo)).catch((err) => flag(`base map: ${err.message}`));
-  const [balloons, links, commands] = await Promise.all([
-    safely("balloons", api("/api/balloons"), []),
-    safely("link events", api("/api/links/events"), []),
-    safely("commands", api("/api/commands?limit=200"), []),
-  ]);
+  // Link events and commands are asked for at once; each balloon's telemetry as soon as the
+  // fleet list is in, without waiting for them.
+  const linksAsked = safely("link events", api("/api/links/events"), []);
+  const commandsAsked = safely("commands", api("/api/commands?limit=200"), []);
+  const balloons = await safely("balloons", api("/api/balloons"), []);
   for (const b of balloons) upsertBalloon(b);
+  const tracks = Promise.all(S.order.map(loadBalloon));
+  const [links, commands] = await Promise.all([linksAsked, commandsAsked]);
   S.links = links.filter((e) => e && isFiniteNumber(e.time));
   for (const c of commands) S.commands.set(c.id, c);
-  await Promise.all(S.order.map(loadBalloon));
+  await tracks;
   if (!S.selected) S.selected = S.order.find((id) => !S.balloons.get(id).problem) || null;
   loadAlarms(); // the badges follow; drawing does not wait for them
   drawAll(); VIEW.map.fit();
