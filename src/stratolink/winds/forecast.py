@@ -48,7 +48,49 @@ ERROR_MODES = 24
 """Number of plane waves in the error field."""
 
 
-class ForecastWindField(WindField):
+class TruthPlusErrorField(WindField):
+    """A forecast made of the truth it flies in and an error model on top.
+
+    Subclasses set `truth` and `issued_at` and give `error` (forecast minus truth at points)
+    and `error_rms` (the RMS vector error by lead time); the forecast's wind, its stated
+    uncertainty and its time range follow from those here.
+    """
+
+    truth: WindField
+    issued_at: float
+
+    def error_rms(self, lead_s: ArrayLike) -> FloatArray:
+        """RMS vector forecast error (m/s) after lead time(s) `lead_s`."""
+        raise NotImplementedError
+
+    def error(
+        self, t: ArrayLike, lat: ArrayLike, lon: ArrayLike, alt: ArrayLike
+    ) -> tuple[FloatArray, FloatArray]:
+        """The forecast's error (u, v) in m/s at the given points: forecast minus truth."""
+        raise NotImplementedError
+
+    def uncertainty(
+        self, t: ArrayLike, lat: ArrayLike, lon: ArrayLike, alt: ArrayLike
+    ) -> FloatArray:
+        """The documented RMS vector error (m/s) of this forecast at the given points."""
+        shape = np.broadcast_shapes(np.shape(t), np.shape(lat), np.shape(lon), np.shape(alt))
+        t_a = np.broadcast_to(np.asarray(t, dtype=np.float64), shape)
+        return np.array(self.error_rms(t_a - self.issued_at))
+
+    def sample(
+        self, t: ArrayLike, lat: ArrayLike, lon: ArrayLike, alt: ArrayLike
+    ) -> tuple[FloatArray, FloatArray]:
+        """Forecast wind (u east, v north) in m/s: the truth plus the error."""
+        u, v = self.truth.sample(t, lat, lon, alt)
+        eu, ev = self.error(t, lat, lon, alt)
+        return np.asarray(u + eu, dtype=np.float64), np.asarray(v + ev, dtype=np.float64)
+
+    def time_range(self) -> tuple[float, float]:
+        """The truth's time range."""
+        return self.truth.time_range()
+
+
+class ForecastWindField(TruthPlusErrorField):
     """`truth` plus a seeded forecast error whose RMS grows with lead time since `issued_at`."""
 
     def __init__(
@@ -95,14 +137,6 @@ class ForecastWindField(WindField):
             return np.full(np.shape(tau), self.initial_error)
         return np.asarray(self.max_error - span * np.exp(-self.error_growth * tau / span))
 
-    def uncertainty(
-        self, t: ArrayLike, lat: ArrayLike, lon: ArrayLike, alt: ArrayLike
-    ) -> FloatArray:
-        """The documented RMS vector error (m/s) of this forecast at the given points."""
-        shape = np.broadcast_shapes(np.shape(t), np.shape(lat), np.shape(lon), np.shape(alt))
-        t_a = np.broadcast_to(np.asarray(t, dtype=np.float64), shape)
-        return np.array(self.error_rms(t_a - self.issued_at))
-
     def error(
         self, t: ArrayLike, lat: ArrayLike, lon: ArrayLike, alt: ArrayLike
     ) -> tuple[FloatArray, FloatArray]:
@@ -136,14 +170,6 @@ class ForecastWindField(WindField):
         eu = modes[:, 0] * sigma
         ev = modes[:, 1] * sigma
         return eu.reshape(shape), ev.reshape(shape)
-
-    def sample(
-        self, t: ArrayLike, lat: ArrayLike, lon: ArrayLike, alt: ArrayLike
-    ) -> tuple[FloatArray, FloatArray]:
-        """Forecast wind (u east, v north) in m/s: the truth plus the lead-time-dependent error."""
-        u, v = self.truth.sample(t, lat, lon, alt)
-        eu, ev = self.error(t, lat, lon, alt)
-        return np.asarray(u + eu, dtype=np.float64), np.asarray(v + ev, dtype=np.float64)
 
     def member_error(
         self, t: ArrayLike, lat: ArrayLike, lon: ArrayLike, alt: ArrayLike, member: ArrayLike
@@ -191,9 +217,6 @@ class ForecastWindField(WindField):
             self._phase_table = table
         return table
 
-    def time_range(self) -> tuple[float, float]:
-        """The truth's time range."""
-        return self.truth.time_range()
 
 
 class MemberForecastWindField(WindField):

@@ -13,6 +13,7 @@ from numpy.typing import ArrayLike
 
 from stratolink.errors import InvalidParameterError
 from stratolink.winds.base import FloatArray, WindField
+from stratolink.winds.forecast import TruthPlusErrorField
 from stratolink.winds.synthetic import (
     CHUNK,
     EARTH_RADIUS_M,
@@ -62,7 +63,7 @@ VERIFIED_ERROR_MODES = 24
 """Plane waves per wind component and per error scale."""
 
 
-class VerifiedErrorForecastWindField(WindField):
+class VerifiedErrorForecastWindField(TruthPlusErrorField):
     """`truth` plus a forecast error calibrated on published verification, correlated in
     space and time as real errors are.
 
@@ -125,14 +126,6 @@ class VerifiedErrorForecastWindField(WindField):
         """RMS vector forecast error (m/s) after lead time(s) `lead_s`."""
         return np.sqrt(self.analysis_error**2 + self.growing_variance(lead_s))
 
-    def uncertainty(
-        self, t: ArrayLike, lat: ArrayLike, lon: ArrayLike, alt: ArrayLike
-    ) -> FloatArray:
-        """The documented RMS vector error (m/s) of this forecast at the given points."""
-        shape = np.broadcast_shapes(np.shape(t), np.shape(lat), np.shape(lon), np.shape(alt))
-        t_a = np.broadcast_to(np.asarray(t, dtype=np.float64), shape)
-        return np.array(self.error_rms(t_a - self.issued_at))
-
     def error(
         self, t: ArrayLike, lat: ArrayLike, lon: ArrayLike, alt: ArrayLike
     ) -> tuple[FloatArray, FloatArray]:
@@ -147,14 +140,6 @@ class VerifiedErrorForecastWindField(WindField):
         eu = s_meso * meso_u + s_syn * syn_u
         ev = s_meso * meso_v + s_syn * syn_v
         return eu.reshape(shape), ev.reshape(shape)
-
-    def sample(
-        self, t: ArrayLike, lat: ArrayLike, lon: ArrayLike, alt: ArrayLike
-    ) -> tuple[FloatArray, FloatArray]:
-        """Forecast wind (u east, v north) in m/s: the truth plus the calibrated error."""
-        u, v = self.truth.sample(t, lat, lon, alt)
-        eu, ev = self.error(t, lat, lon, alt)
-        return np.asarray(u + eu, dtype=np.float64), np.asarray(v + ev, dtype=np.float64)
 
     def sample_grid(
         self, times: FloatArray, altitudes: FloatArray, lat: FloatArray, lon: FloatArray
@@ -172,10 +157,6 @@ class VerifiedErrorForecastWindField(WindField):
         s_meso = self.analysis_error / np.sqrt(2.0)
         s_syn = np.sqrt(self.growing_variance(times - self.issued_at) / 2.0)[:, None, None]
         return (u + s_meso * meso_u + s_syn * syn_u, v + s_meso * meso_v + s_syn * syn_v)
-
-    def time_range(self) -> tuple[float, float]:
-        """The truth's time range."""
-        return self.truth.time_range()
 
 
 class _RandomFourierField:
