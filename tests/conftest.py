@@ -29,6 +29,15 @@ settings.register_profile("explore", max_examples=1000, **_COMMON)  # type: igno
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "stratolink"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the files that hold slow tests first. The suite runs on two workers that take
+    whole files (`--dist loadfile`); starting the long files early keeps one worker from
+    starting a long file just as the other runs out of work. The order is a pure function
+    of the collected items, as pytest-xdist requires of every worker."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: keeps the rest in order
+
+
 # Debian's Chromium, headless, kept off the network (the page must need none).
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -56,21 +56,40 @@ MILLION = 1_000_000
 MILLION_STEP_S = 5.0
 
 
-@pytest.fixture(scope="session")
-def million_row_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MissionStore]:
-    """One SQLite store holding 1,000,000 fixes of SL-1, every 5 s up to now, sweeping
-    -170..170 degrees of longitude (tiers built at ingest); shared read-only by the tests
-    that need a big store, so it is filled once per session."""
+def _fill_million_rows(store: MissionStore) -> None:
+    """1,000,000 fixes of SL-1, every 5 s up to now, sweeping -170..170 degrees of longitude."""
     import math
     import time
 
-    store = MissionStore(f"sqlite:///{tmp_path_factory.mktemp('big') / 'big.db'}")
     end = time.time()
     rows = ({"balloon_id": "SL-1", "time": end - MILLION_STEP_S * (MILLION - 1 - i),
              "lat": 40 + 10 * math.sin(i / 1e5), "lon": -170 + 340 * i / MILLION,
              "alt": 18_000 + 500 * math.sin(i / 3e3), "battery": 0.5}
             for i in range(MILLION))
     assert store.insert_telemetry(rows, batch_size=50_000, validate=False) == MILLION
+
+
+@pytest.fixture(scope="session")
+def million_row_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MissionStore]:
+    """One SQLite store holding 1,000,000 fixes of SL-1 (tiers built at ingest), shared
+    read-only by the tests that need a big store. It is filled once per run: test workers
+    (pytest-xdist) share the run's temporary root, and the first to get the lock fills it."""
+    import fcntl
+    import os
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # shared by every worker of this run
+    path, done = base / "million.db", base / "million.done"
+    with open(base / "million.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            path.unlink(missing_ok=True)  # a fill cut short by a failed worker starts over
+            store = MissionStore(f"sqlite:///{path}")
+            _fill_million_rows(store)
+            done.touch()
+        else:
+            store = MissionStore(f"sqlite:///{path}")
     try:
         yield store
     finally:
