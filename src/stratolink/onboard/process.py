@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from stratolink.errors import InvalidParameterError, StratolinkError
 from stratolink.link.endpoints import balloon_node
@@ -30,6 +30,9 @@ from stratolink.onboard.loop import (
 from stratolink.onboard.runconfig import FlightRunConfig
 from stratolink.winds.base import WindField
 from stratolink.world.model import World, mission_world
+
+if TYPE_CHECKING:
+    from stratolink.link.node import LinkNode
 
 DRAIN_S = 5.0
 
@@ -130,6 +133,11 @@ def _unacknowledged(counts: dict[str, int]) -> int:
     return counts["queued"] + counts["in_flight"]
 
 
+def _any_path_up(node: LinkNode) -> bool:
+    """Whether the node has a link session up on some path (read on the link thread)."""
+    return any(status.up for status in node.status.values())
+
+
 async def run_flight(config: FlightRunConfig, *, seconds: float | None, lines: TextIO,
                      out: TextIO, warn: Any) -> dict[str, Any]:
     """Fly until EOF on `lines` (stdin sensors), a signal, or `seconds`; a summary."""
@@ -191,9 +199,12 @@ async def run_flight(config: FlightRunConfig, *, seconds: float | None, lines: T
                     continue
                 await runner.call(loop_core.sense, reading)  # on the link thread
                 readings += 1
+        # Before stopping, give what is unacknowledged a moment to be acknowledged, but only
+        # over a link session that is up: with no ground reachable there is nothing to wait
+        # for, and every bundle stays queued on disk for the next run anyway.
         drain_end = time.time() + DRAIN_S
-        while time.time() < drain_end and _unacknowledged(node.store.counts()):
-            runner.wake()
+        while (time.time() < drain_end and _unacknowledged(node.store.counts())
+               and await runner.call(_any_path_up, node)):
             await asyncio.sleep(0.2)
     finally:
         await runner.stop()
