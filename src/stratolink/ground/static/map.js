@@ -86,35 +86,8 @@ const StratoMap = (() => {
     const state = { bounds: null };
 
     function setBasemap(topo) {
-      // The countries once; copies 360 degrees east and west only once the view reaches
-      // past the antimeridian (tracks across 180 then still have land beside them).
-      const geo = topojson.feature(topo, topo.objects.countries);
-      let rings = 0;
-      for (const f of geo.features) {
-        const g = f.geometry;
-        if (!g) continue;
-        rings += g.type === "Polygon" ? g.coordinates.length : g.coordinates.reduce((s, p) => s + p.length, 0);
-      }
-      const copies = new Set();
-      const addCopy = (shift) => {
-        if (copies.has(shift)) return;
-        copies.add(shift);
-        L.geoJSON(geo, {
-          renderer, interactive: false, attribution: "Natural Earth (world-atlas)",
-          coordsToLatLng: (c) => L.latLng(c[1], c[0] + shift),
-          style: { color: "#3a5166", weight: 0.8, fillColor: "#1d2a36", fillOpacity: 1 },
-        }).addTo(outlines);
-      };
-      const follow = () => {
-        const b = map.getBounds();
-        for (const shift of [-360, 360]) {
-          if ((shift < 0 && b.getWest() < -180) || (shift > 0 && b.getEast() > 180)) addCopy(shift);
-        }
-      };
-      addCopy(0);
-      follow();
-      map.on("moveend", follow);
-      el.dataset.basemapRings = String(rings);
+      const grid = StratoBasemap.layer(topo).addTo(outlines);
+      el.dataset.basemapRings = String(grid.rings);
     }
 
     function siteLayers(b, color, refLon) {
