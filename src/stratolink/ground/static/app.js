@@ -111,13 +111,13 @@ async function loadAll() {
   await tracks;
   if (!S.selected) S.selected = S.order.find((id) => !S.balloons.get(id).problem) || null;
   loadAlarms(); // the badges follow; drawing does not wait for them
-  drawAll(); VIEW.map.fit();
+  drawAll(); VIEW.map.fit(false);
   renderFleet(); renderCommands(); renderBalloonSelect();
 }
 
-/** The offline base map's outlines (TopoJSON), or null after flagging why not. */
+/** The offline base map's outlines (decoded off the main thread), or null after flagging why not. */
 function fetchBasemap() {
-  return fetch("/static/vendor/countries-50m.json").then((r) => r.json())
+  return StratoBasemap.load("/static/vendor/countries-50m.json")
     .catch((err) => { flag(`base map: ${err.message}`); return null; });
 }
 
@@ -320,8 +320,8 @@ async function main() {
   try { setupViews(); } catch (err) { flag(`views: ${err.message}`); }
   requestAnimationFrame(frame);
   connectLive();
-  // The base map downloads meanwhile but is drawn after the tracks and plots: building its
-  // outlines costs the main thread more than all the mission data.
+  // The base map downloads and is decoded meanwhile (in a worker); its tiles are drawn
+  // after the tracks and plots.
   const basemap = fetchBasemap();
   try { await loadAll(); } catch (err) { flag(`loading: ${err.message}`); }
   S.loaded = true;
@@ -329,8 +329,8 @@ async function main() {
   $("loading").hidden = true;
   document.body.dataset.ready = "1";
   afterPaint(async () => {
-    const topo = await basemap;
-    try { if (topo) VIEW.map.setBasemap(topo); } catch (err) { flag(`base map: ${err.message}`); }
+    const outlines = await basemap;
+    try { if (outlines) VIEW.map.setBasemap(outlines); } catch (err) { flag(`base map: ${err.message}`); }
   });
 }
 

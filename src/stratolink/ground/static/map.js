@@ -71,7 +71,9 @@ const StratoMap = (() => {
   function create(el, options = {}) {
     const map = L.map(el, { preferCanvas: true, worldCopyJump: false, zoomSnap: 0.25,
       minZoom: 1, maxZoom: 14, maxBounds: [[-89, -540], [89, 540]], attributionControl: true });
-    const renderer = L.canvas({ padding: 0.3 });
+    // Leaflet's default margin: a wider one makes every redraw (and its copy to the screen)
+    // cost more, for a view that is panned less often than it is redrawn.
+    const renderer = L.canvas({ padding: 0.1 });
     L.control.scale({ metric: true, imperial: false, maxWidth: 160 }).addTo(map);
     const outlines = L.layerGroup();
     const bases = { "Offline outlines (Natural Earth 1:50m)": outlines };
@@ -85,8 +87,9 @@ const StratoMap = (() => {
     el.dataset.basemapRings = "0";
     const state = { bounds: null };
 
-    function setBasemap(topo) {
-      const grid = StratoBasemap.layer(topo).addTo(outlines);
+    /** Show the offline outlines (as StratoBasemap.load gives them). */
+    function setBasemap(packed) {
+      const grid = StratoBasemap.layer(packed).addTo(outlines);
       el.dataset.basemapRings = String(grid.rings);
     }
 
@@ -173,9 +176,10 @@ const StratoMap = (() => {
       return { points, skipped, flagged };
     }
 
-    function fit() {
-      if (state.bounds && state.bounds.isValid()) map.fitBounds(state.bounds.pad(0.15), { maxZoom: 8 });
-      else map.setView([20, 0], 2);
+    /** Frame every track; `animate` false jumps there (the first view: nothing to follow). */
+    function fit(animate = true) {
+      if (state.bounds && state.bounds.isValid()) map.fitBounds(state.bounds.pad(0.15), { maxZoom: 8, animate });
+      else map.setView([20, 0], 2, { animate });
     }
 
     return { map, setBasemap, render, fit, invalidate: () => map.invalidateSize() };
