@@ -128,7 +128,9 @@ const StratoMap = (() => {
         const color = b.color;
         const refLon = pts.length ? pts[pts.length - 1][1] : (latest ? latest.lon : 0);
         if (pts.length > 1) {
-          L.polyline(pts, { renderer, color, weight: b.id === selected ? 3 : 2, opacity: 0.95 })
+          // smoothFactor 0: the server already sent about a point per pixel, so Leaflet's
+          // line simplification (redone on every zoom) would cost more than it saves.
+          L.polyline(pts, { renderer, color, weight: b.id === selected ? 3 : 2, opacity: 0.95, smoothFactor: 0 })
             .bindTooltip(`${escapeHtml(b.name || b.id)} track`, { sticky: true }).addTo(overlays);
           worst = Math.max(worst, maxStep(pts));
         }
