@@ -320,16 +320,15 @@ async function main() {
   try { setupViews(); } catch (err) { flag(`views: ${err.message}`); }
   requestAnimationFrame(frame);
   connectLive();
-  // The base map downloads and is decoded meanwhile (in a worker); its tiles are drawn
-  // after the tracks and plots.
-  const basemap = fetchBasemap();
   try { await loadAll(); } catch (err) { flag(`loading: ${err.message}`); }
   S.loaded = true;
   for (const msg of S.backlog.splice(0)) { try { handleLive(msg); } catch (err) { flag(`live: ${err.message}`); } }
   $("loading").hidden = true;
   document.body.dataset.ready = "1";
+  // The base map comes once the tracks and plots are on screen: it is downloaded and decoded
+  // in a worker, then drawn tile by tile, never competing with the mission data for the CPU.
   afterPaint(async () => {
-    const outlines = await basemap;
+    const outlines = await fetchBasemap();
     try { if (outlines) VIEW.map.setBasemap(outlines); } catch (err) { flag(`base map: ${err.message}`); }
   });
 }
