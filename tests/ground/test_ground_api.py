@@ -6,6 +6,7 @@ import math
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -14,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
 from ground_helpers import OPERATOR, PASSWORD, T0, flight_rows, seed_operator
 
-from stratolink.ground.api import create_app
+from stratolink.ground.api import create_app, dashboard
 from stratolink.ground.store import MissionStore
 from stratolink.winds import UniformWindField
 
@@ -303,6 +304,24 @@ def test_dashboard_and_basemap_are_served(client: TestClient) -> None:
         assert client.get(asset).status_code == 200, asset
     rings = client.get("/api/basemap").json()["rings"]
     assert len(rings) > 200 and all(len(r) % 2 == 0 for r in rings)
+
+
+def test_static_files_come_compressed_with_caching_headers(client: TestClient) -> None:
+    shipped = Path(dashboard.static_dir())
+    for asset, cache in (("vendor/leaflet.js", "max-age"), ("app.js", "no-cache")):
+        zipped = client.get(f"/static/{asset}", headers={"Accept-Encoding": "gzip"})
+        assert zipped.headers["content-encoding"] == "gzip"
+        assert zipped.content == (shipped / asset).read_bytes()  # httpx inflates it
+        assert cache in zipped.headers["cache-control"]
+        plain = client.get(f"/static/{asset}", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        assert plain.content == (shipped / asset).read_bytes()
+        again = client.get(f"/static/{asset}", headers={"If-None-Match": zipped.headers["etag"]})
+        assert again.status_code == 304
+    page = client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert page.headers["content-encoding"] == "gzip"
+    assert page.headers["cache-control"] == "no-cache"
+    assert page.content == (shipped / "index.html").read_bytes()
 
 
 def test_cached_answers_follow_writes_from_other_processes(client: TestClient) -> None:

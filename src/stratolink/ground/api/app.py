@@ -17,7 +17,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from stratolink.ground import openapi
@@ -27,6 +26,7 @@ from stratolink.ground.cache import ResponseCache, StoreVersion
 from stratolink.ground.errors_http import install_error_handlers
 from stratolink.ground.limits import BodyLimit
 from stratolink.ground.live import LiveHub
+from stratolink.ground.static_files import CompressedStaticFiles
 from stratolink.ground.store import MissionStore
 
 CACHE_MAX_AGE_S = 2.0  # fleet answers; telemetry windows live until a write touches them
@@ -91,7 +91,7 @@ def create_app(
     openapi.document(app, ROUTERS)
     for router in ROUTERS:
         app.include_router(router)
-    app.mount("/static", StaticFiles(directory=dashboard.static_dir()), name="static")
+    app.mount("/static", CompressedStaticFiles(directory=dashboard.static_dir()), name="static")
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from functools import lru_cache
 from importlib import resources
 from typing import Any, cast
@@ -15,8 +16,10 @@ from starlette.websockets import WebSocketDisconnect
 
 from stratolink.ground.api.deps import Ground, GroundDep
 from stratolink.ground.cache import ResponseCache
+from stratolink.ground.static_files import FileCache, from_memory
 
 router = APIRouter()
+PAGE_FILES = FileCache(max_files=2)  # the page itself
 
 
 def static_dir() -> str:
@@ -87,6 +90,8 @@ def health(request: Request, g: GroundDep) -> dict[str, Any]:
 
 
 @router.get("/", include_in_schema=False)
-def index() -> FileResponse:
-    """The dashboard page."""
-    return FileResponse(f"{static_dir()}/index.html", media_type="text/html")
+async def index(request: Request) -> Response:
+    """The dashboard page (from memory; browsers revalidate it)."""
+    path = f"{static_dir()}/index.html"
+    page = FileResponse(path, media_type="text/html", stat_result=os.stat(path))
+    return await from_memory(page, request.scope, PAGE_FILES, "no-cache")

@@ -19,16 +19,23 @@ const isFiniteNumber = (v) => typeof v === "number" && Number.isFinite(v);
 
 // ---------------------------------------------------------------- data access
 async function api(path, options = {}) {
+  // A plain GET the page head already asked for (StratoBoot) is answered from there, once.
+  const early = !options.method && options.body === undefined ? StratoBoot.take(path) : undefined;
+  const answered = early ? await early.catch(() => null) : null;
+  const { ok, status, statusText, text } = answered || await send(path, options);
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text.slice(0, 200) }; }
+  if (!ok) throw new Error((data && data.detail) || `${status} ${statusText}`);
+  return data;
+}
+
+async function send(path, options) {
   const headers = { ...(options.headers || {}) };
   if (S.token) headers.Authorization = `Bearer ${S.token}`;
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
   const reply = await fetch(path, { ...options, headers,
     body: options.body === undefined ? undefined : JSON.stringify(options.body) });
-  const text = await reply.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text.slice(0, 200) }; }
-  if (!reply.ok) throw new Error((data && data.detail) || `${reply.status} ${reply.statusText}`);
-  return data;
+  return { ok: reply.ok, status: reply.status, statusText: reply.statusText, text: await reply.text() };
 }
 
 function balloonColor(id) {
@@ -62,14 +69,10 @@ function windowFor(b) {
 async function loadBalloon(id) {
   const b = S.balloons.get(id);
   if (b.problem) return; // an id no route can name: flagged, not fetched
-  const win = windowFor(b);
-  let query = "max_points=2000";
-  if (win) query += `&start=${win[0]}&end=${win[1]}`;
-  const path = `/api/balloons/${encodeURIComponent(id)}`;
-  const kinds = ["trajectory", "ensemble"];  // asked for at once, beside the telemetry
-  const asked = Promise.all(kinds.map((kind) => api(`${path}/prediction?kind=${kind}`).catch(() => null)));
+  const paths = StratoBoot.paths, kinds = paths.kinds;  // predictions asked for beside the telemetry
+  const asked = Promise.all(kinds.map((kind) => api(paths.prediction(id, kind)).catch(() => null)));
   try {
-    const series = await api(`${path}/telemetry?${query}`);
+    const series = await api(paths.track(id, windowFor(b)));
     const track = emptyTrack();
     for (const k of Object.keys(track)) track[k] = Array.isArray(series[k]) ? series[k] : [];
     b.track = track; b.total = series.total;
@@ -94,14 +97,12 @@ async function safely(what, promise, fallback) {
 }
 
 async function loadAll() {
-  // The base map arrives when it arrives: tracks and plots do not wait for it.
-  fetch("/static/vendor/countries-50m.json").then((r) => r.json())
-    .then((topo) => VIEW.map.setBasemap(topo)).catch((err) => flag(`base map: ${err.message}`));
   // Link events and commands are asked for at once; each balloon's telemetry as soon as the
   // fleet list is in, without waiting for them.
-  const linksAsked = safely("link events", api("/api/links/events"), []);
-  const commandsAsked = safely("commands", api("/api/commands?limit=200"), []);
-  const balloons = await safely("balloons", api("/api/balloons"), []);
+  const paths = StratoBoot.paths;
+  const linksAsked = safely("link events", api(paths.links), []);
+  const commandsAsked = safely("commands", api(paths.commands), []);
+  const balloons = await safely("balloons", api(paths.fleet), []);
   for (const b of balloons) upsertBalloon(b);
   const tracks = Promise.all(S.order.map(loadBalloon));
   const [links, commands] = await Promise.all([linksAsked, commandsAsked]);
@@ -110,9 +111,18 @@ async function loadAll() {
   await tracks;
   if (!S.selected) S.selected = S.order.find((id) => !S.balloons.get(id).problem) || null;
   loadAlarms(); // the badges follow; drawing does not wait for them
-  drawAll(); VIEW.map.fit();
+  drawAll(); VIEW.map.fit(false);
   renderFleet(); renderCommands(); renderBalloonSelect();
 }
+
+/** The offline base map's outlines (decoded off the main thread), or null after flagging why not. */
+function fetchBasemap() {
+  return StratoBasemap.load("/static/vendor/countries-50m.json")
+    .catch((err) => { flag(`base map: ${err.message}`); return null; });
+}
+
+/** Run `fn` once the browser has painted what is drawn now. */
+function afterPaint(fn) { requestAnimationFrame(() => setTimeout(fn, 0)); }
 
 async function loadAlarms() {
   try { S.alarms = StratoAlarms.render($("alarms"), await api("/api/alarms")); renderFleet(); } catch (e) { /* next time */ }
@@ -315,6 +325,12 @@ async function main() {
   for (const msg of S.backlog.splice(0)) { try { handleLive(msg); } catch (err) { flag(`live: ${err.message}`); } }
   $("loading").hidden = true;
   document.body.dataset.ready = "1";
+  // The base map comes once the tracks and plots are on screen: it is downloaded and decoded
+  // in a worker, then drawn tile by tile, never competing with the mission data for the CPU.
+  afterPaint(async () => {
+    const outlines = await fetchBasemap();
+    try { if (outlines) VIEW.map.setBasemap(outlines); } catch (err) { flag(`base map: ${err.message}`); }
+  });
 }
 
 main();

@@ -71,7 +71,9 @@ const StratoMap = (() => {
   function create(el, options = {}) {
     const map = L.map(el, { preferCanvas: true, worldCopyJump: false, zoomSnap: 0.25,
       minZoom: 1, maxZoom: 14, maxBounds: [[-89, -540], [89, 540]], attributionControl: true });
-    const renderer = L.canvas({ padding: 0.3 });
+    // Leaflet's default margin: a wider one makes every redraw (and its copy to the screen)
+    // cost more, for a view that is panned less often than it is redrawn.
+    const renderer = L.canvas({ padding: 0.1 });
     L.control.scale({ metric: true, imperial: false, maxWidth: 160 }).addTo(map);
     const outlines = L.layerGroup();
     const bases = { "Offline outlines (Natural Earth 1:50m)": outlines };
@@ -85,36 +87,10 @@ const StratoMap = (() => {
     el.dataset.basemapRings = "0";
     const state = { bounds: null };
 
-    function setBasemap(topo) {
-      // The countries once; copies 360 degrees east and west only once the view reaches
-      // past the antimeridian (tracks across 180 then still have land beside them).
-      const geo = topojson.feature(topo, topo.objects.countries);
-      let rings = 0;
-      for (const f of geo.features) {
-        const g = f.geometry;
-        if (!g) continue;
-        rings += g.type === "Polygon" ? g.coordinates.length : g.coordinates.reduce((s, p) => s + p.length, 0);
-      }
-      const copies = new Set();
-      const addCopy = (shift) => {
-        if (copies.has(shift)) return;
-        copies.add(shift);
-        L.geoJSON(geo, {
-          renderer, interactive: false, attribution: "Natural Earth (world-atlas)",
-          coordsToLatLng: (c) => L.latLng(c[1], c[0] + shift),
-          style: { color: "#3a5166", weight: 0.8, fillColor: "#1d2a36", fillOpacity: 1 },
-        }).addTo(outlines);
-      };
-      const follow = () => {
-        const b = map.getBounds();
-        for (const shift of [-360, 360]) {
-          if ((shift < 0 && b.getWest() < -180) || (shift > 0 && b.getEast() > 180)) addCopy(shift);
-        }
-      };
-      addCopy(0);
-      follow();
-      map.on("moveend", follow);
-      el.dataset.basemapRings = String(rings);
+    /** Show the offline outlines (as StratoBasemap.load gives them). */
+    function setBasemap(packed) {
+      const grid = StratoBasemap.layer(packed).addTo(outlines);
+      el.dataset.basemapRings = String(grid.rings);
     }
 
     function siteLayers(b, color, refLon) {
@@ -152,7 +128,9 @@ const StratoMap = (() => {
         const color = b.color;
         const refLon = pts.length ? pts[pts.length - 1][1] : (latest ? latest.lon : 0);
         if (pts.length > 1) {
-          L.polyline(pts, { renderer, color, weight: b.id === selected ? 3 : 2, opacity: 0.95 })
+          // smoothFactor 0: the server already sent about a point per pixel, so Leaflet's
+          // line simplification (redone on every zoom) would cost more than it saves.
+          L.polyline(pts, { renderer, color, weight: b.id === selected ? 3 : 2, opacity: 0.95, smoothFactor: 0 })
             .bindTooltip(`${escapeHtml(b.name || b.id)} track`, { sticky: true }).addTo(overlays);
           worst = Math.max(worst, maxStep(pts));
         }
@@ -200,9 +178,10 @@ const StratoMap = (() => {
       return { points, skipped, flagged };
     }
 
-    function fit() {
-      if (state.bounds && state.bounds.isValid()) map.fitBounds(state.bounds.pad(0.15), { maxZoom: 8 });
-      else map.setView([20, 0], 2);
+    /** Frame every track; `animate` false jumps there (the first view: nothing to follow). */
+    function fit(animate = true) {
+      if (state.bounds && state.bounds.isValid()) map.fitBounds(state.bounds.pad(0.15), { maxZoom: 8, animate });
+      else map.setView([20, 0], 2, { animate });
     }
 
     return { map, setBasemap, render, fit, invalidate: () => map.invalidateSize() };

@@ -43,19 +43,31 @@ const StratoPlots = (() => {
 
   /** A plot panel: `host` gets the chart; returns {update, exportCsv, exportPng, setField}. */
   function create(host, { field = "alt", onZoom } = {}) {
-    let chart = null, current = field, lastData = null, lastNames = [];
+    let chart = null, chartKey = "", current = field, lastData = null, lastNames = [], shownRange = null;
     host.dataset.field = current;
 
     function build(balloons, range) {
       const spec = FIELDS[current];
       const data = align(balloons, current, spec.scale);
       lastData = data; lastNames = balloons.map((b) => b.id);
+      shownRange = range;
       const width = Math.max(host.clientWidth, 200), height = Math.max(host.clientHeight - 28, 80);
+      // Same field, balloons and size (live rows, a new window): new data for the same chart.
+      const key = JSON.stringify([current, width, height, balloons.map((b) => [b.id, b.color])]);
+      if (chart && key === chartKey) chart.setData(data);
+      else { chart = chartFor(spec, balloons, data, width, height); chartKey = key; }
+      let drawn = 0;
+      for (let s = 1; s < data.length; s++) for (const v of data[s]) if (v !== null) drawn++;
+      host.dataset.points = String(drawn);
+      host.dataset.field = current;
+    }
+
+    function chartFor(spec, balloons, data, width, height) {
       const opts = {
         width, height, tzDate: utc,
         legend: { live: true },
         cursor: { drag: { x: true, y: false, setScale: true } },
-        scales: { x: { time: true, range: range ? () => range : undefined } },
+        scales: { x: { time: true, range: (u, min, max) => shownRange || (min === max ? [min - 30, max + 30] : [min, max]) } },
         axes: [{ ...axisStyle }, { ...axisStyle, size: 48, label: undefined, values: (u, vals) => vals.map((v) => `${+v.toFixed(2)}`) }],
         series: [{ label: "UTC", value: (u, v) => v === null ? "–" : new Date(v * 1000).toISOString().slice(5, 19).replace("T", " ") },
           ...balloons.map((b) => ({ label: b.id, stroke: b.color, width: 1.4, spanGaps: false,
@@ -65,11 +77,7 @@ const StratoPlots = (() => {
         }] },
       };
       if (chart) chart.destroy();
-      chart = new uPlot(opts, data, host);
-      let drawn = 0;
-      for (let s = 1; s < data.length; s++) for (const v of data[s]) if (v !== null) drawn++;
-      host.dataset.points = String(drawn);
-      host.dataset.field = current;
+      return new uPlot(opts, data, host);
     }
 
     return {
