@@ -5,9 +5,10 @@ transaction per row) for ingestion, a single sequential client for the API, and 
 million-row store the raw-row GROUP BY that a downsampled read cost before the tiers.
 At 1e6 rows, on SQLite and PostgreSQL: the full-range downsampled request (first request,
 p50 without the response cache = cold, p50 with it = warm), the dashboard's ready time in
-headless Chromium, the same two while a writer adds 200 rows/s, and an unauthenticated
-50 MB POST (time to its 413 and the server's memory growth). All traffic stays on
-127.0.0.1; every loop is bounded in count and time. Last line: a JSON object.
+headless Chromium (navigation start to the painted frame that shows every track and plot, by
+the page's clock; also as the harness saw it), the same two while a writer adds 200 rows/s,
+and an unauthenticated 50 MB POST (time to its 413 and the server's memory growth). All
+traffic stays on 127.0.0.1; every loop is bounded in count and time. Last line: a JSON object.
 """
 
 from __future__ import annotations
@@ -234,11 +235,13 @@ def request_ms(base_url: str, path: str, n: int) -> list[float]:
     return out
 
 
-def dashboard_ready_s(base_url: str, runs: int = 3) -> float:
-    """Median seconds from navigation to the page's ready flag (tracks and plots drawn)."""
+def dashboard_ready_s(base_url: str, runs: int = 3) -> tuple[float, float]:
+    """Median seconds from navigation to the painted frame that shows every track and plot,
+    by the page's own clock (Navigation Timing), and as this harness saw it (`goto` until
+    its poll saw the flag, which adds the poll's lag on a busy page)."""
     from playwright.sync_api import sync_playwright
 
-    times = []
+    times, seen = [], []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
@@ -246,14 +249,16 @@ def dashboard_ready_s(base_url: str, runs: int = 3) -> float:
             page = browser.new_context(viewport={"width": 1600, "height": 960}).new_page()
             started = time.perf_counter()
             page.goto(base_url + "/")
-            page.wait_for_function("document.body.dataset.ready === '1'", timeout=60_000)
-            times.append(time.perf_counter() - started)
+            page.wait_for_function("document.body.dataset.readyMs !== undefined",
+                                   timeout=60_000)
+            seen.append(time.perf_counter() - started)
+            times.append(float(page.evaluate("document.body.dataset.readyMs")) / 1000.0)
             drawn = int(page.locator("#map").get_attribute("data-track-points") or 0)
             if drawn < 1000:
                 raise RuntimeError(f"dashboard drew only {drawn} points")
             page.context.close()
         browser.close()
-    return statistics.median(times)
+    return statistics.median(times), statistics.median(seen)
 
 
 class Writer(threading.Thread):
@@ -337,27 +342,31 @@ def bench_scale(url: str, label: str) -> dict[str, float]:
     with serve(url, cache=True) as (base_url, pid):
         request_ms(base_url, full, 1)
         warm = statistics.median(request_ms(base_url, full, 30))
-        ready = dashboard_ready_s(base_url)
+        ready, ready_seen = dashboard_ready_s(base_url)
         writer = Writer(url)
         writer.start()
         try:
             time.sleep(1.0)
             busy = statistics.median(request_ms(base_url, full, 15))
-            busy_ready = dashboard_ready_s(base_url)
+            busy_ready, busy_ready_seen = dashboard_ready_s(base_url)
         finally:
             rate = writer.stop()
         post_ms, post_mb = big_post(base_url, pid)
     print(f"1e6 rows {label:10s}: fill {fill_s:5.1f} s | full range first {first_ms:6.1f} ms, "
           f"p50 cold {cold:6.1f} ms, warm {warm:5.1f} ms | raw GROUP BY {baseline_ms:7.1f} ms "
-          f"(ratio {baseline_ms / cold:5.1f}x) | dashboard ready {ready:4.2f} s", flush=True)
+          f"(ratio {baseline_ms / cold:5.1f}x) | dashboard ready {ready:4.2f} s "
+          f"(seen by the harness after {ready_seen:4.2f} s)", flush=True)
     print(f"1e6 rows {label:10s}: writer {rate:5.0f} rows/s: full range p50 {busy:6.1f} ms, "
-          f"dashboard ready {busy_ready:4.2f} s | 50 MB unauthenticated POST: 413 in "
+          f"dashboard ready {busy_ready:4.2f} s (seen {busy_ready_seen:4.2f} s) | "
+          f"50 MB unauthenticated POST: 413 in "
           f"{post_ms:5.1f} ms, server memory +{post_mb:4.1f} MB", flush=True)
     return {f"{label}_full_range_first_ms": first_ms, f"{label}_full_range_p50_cold_ms": cold,
             f"{label}_full_range_p50_warm_ms": warm, f"{label}_raw_group_by_ms": baseline_ms,
             f"{label}_dashboard_ready_s": ready, f"{label}_writer_rows_per_s": rate,
             f"{label}_full_range_p50_with_writer_ms": busy,
             f"{label}_dashboard_ready_with_writer_s": busy_ready,
+            f"{label}_dashboard_ready_seen_s": ready_seen,
+            f"{label}_dashboard_ready_with_writer_seen_s": busy_ready_seen,
             f"{label}_big_post_413_ms": post_ms, f"{label}_big_post_rss_growth_mb": post_mb}
 
 
