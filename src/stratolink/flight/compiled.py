@@ -31,7 +31,6 @@ from stratolink.flight.state import Stage
 from stratolink.winds import gridkernel
 from stratolink.winds.base import FloatArray, WindField
 from stratolink.winds.gridded_field import GriddedWindField
-from stratolink.winds.gridkernel import sample_point
 
 STANDARD = 0
 CRUISE = 1
@@ -90,6 +89,8 @@ def _drift_passes(grid: Any, t: float, slots: Any, n: int, lat: Any, lon: Any, a
         if failed[i]:
             _fail(errors, m0 + j, gridkernel.POLAR, t, lat[j], lon[j], a0[i])
     for s in range(4):  # sample at t, t + h/2, t + h/2, t + h
+        t_last = math.nan
+        t_status, t_lo, t_w = gridkernel.NOT_FINITE, 0, 0.0
         for i in range(n):
             if failed[i]:
                 continue
@@ -102,9 +103,12 @@ def _drift_passes(grid: Any, t: float, slots: Any, n: int, lat: Any, lon: Any, a
                 ts, qa = t + h, a1[i]
             else:
                 ts, qa = t + half, 0.5 * (a0[i] + a1[i])
-            uu, vv, status, hint[j] = sample_point(
-                times, lats, lon_nodes, u, v, height, ints, floats, ts, q_lat[i], q_lon[i], qa,
-                hint[j])
+            if ts != t_last:  # the same few times for (nearly) every member
+                t_last = ts
+                t_status, t_lo, t_w = gridkernel.time_bracket(times, ints, ts)
+            uu, vv, status, hint[j] = gridkernel.sample_at(
+                times, lats, lon_nodes, u, v, height, ints, floats, t_status, t_lo, t_w,
+                q_lat[i], q_lon[i], qa, hint[j])
             if status != 0:
                 _fail(errors, m0 + j, status, ts, q_lat[i], q_lon[i], qa)
                 failed[i] = True

@@ -35,15 +35,15 @@ F_LON_LAST, F_LOWEST_ALT, F_HEIGHT_TOL = range(3)
 KernelGrid = tuple[Any, ...]
 
 
-@numba.njit(cache=True, _nrt=False)
+@numba.njit(cache=True, _nrt=False, inline="always")
 def _bracket(axis: Any, q: float, uniform: int) -> tuple[int, float]:
     """Index of the node at or below `q` on an ascending axis, and the fraction beyond it."""
     n = axis.size
     if n == 1:
         return 0, 0.0
     if uniform:
-        step = (axis[n - 1] - axis[0]) / (n - 1)
-        i = int(math.floor((q - axis[0]) / step))
+        inv = (n - 1) / (axis[n - 1] - axis[0])
+        i = int((q - axis[0]) * inv)
         i = min(max(i, 0), n - 2)
         if axis[i] > q:
             i -= 1
@@ -56,7 +56,7 @@ def _bracket(axis: Any, q: float, uniform: int) -> tuple[int, float]:
     return i, (q - axis[i]) / (axis[i + 1] - axis[i])
 
 
-@numba.njit(cache=True, _nrt=False)
+@numba.njit(cache=True, _nrt=False, inline="always")
 def mod360(d: float) -> float:
     """`d % 360.0` as Python computes it (same bits), without a call for the usual case."""
     if 0.0 <= d < 360.0:
@@ -64,7 +64,7 @@ def mod360(d: float) -> float:
     return d % 360.0
 
 
-@numba.njit(cache=True, _nrt=False)
+@numba.njit(cache=True, _nrt=False, inline="always")
 def _blend(a: Any, rows: Any, weights: Any, level: int) -> float:
     """The corner weights applied to column `level` of `a` at the 8 corner rows."""
     total = 0.0
@@ -73,7 +73,23 @@ def _blend(a: Any, rows: Any, weights: Any, level: int) -> float:
     return total
 
 
-@numba.njit(cache=True, _nrt=False)
+@numba.njit(cache=True, _nrt=False, inline="always")
+def time_bracket(times: Any, ints: Any, t: float) -> tuple[int, int, float]:
+    """(status, lower time index, weight of the upper one) of time `t`, for `sample_at`.
+
+    Every member of an ensemble samples the same few times in a step, so the caller can
+    look each up once."""
+    if not math.isfinite(t):
+        return NOT_FINITE, 0, 0.0
+    if ints[I_STEADY]:
+        return OK, 0, 0.0
+    if t < times[0] or t > times[times.size - 1]:
+        return TIME_OUT, 0, 0.0
+    t_lo, t_w = _bracket(times, t, ints[I_UNI_T])
+    return OK, t_lo, t_w
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
 def sample_point(
     times: Any, lats: Any, lon_nodes: Any, u: Any, v: Any, height: Any, ints: Any, floats: Any,
     t: float, lat: float, lon: float, alt: float, hint: int,
@@ -83,24 +99,29 @@ def sample_point(
     `hint` is a guess of the lower level index (the `level` of the previous call): the
     bracket is searched outward from it, so a trajectory, whose altitude changes little
     between calls, finds it in one or two looks. The grid comes as the 8 arrays of a
-    `KernelGrid`, unpacked once by the caller: unpacking a tuple of arrays costs two atomic
-    reference-count updates per array, more than the interpolation itself.
+    `KernelGrid`, unpacked once by the caller. These functions are compiled without
+    reference counting (`_nrt=False`: they only read arrays they are given), as the
+    counting's atomic updates on every call cost more than the interpolation itself.
     """
-    if not (math.isfinite(t) and math.isfinite(lat) and math.isfinite(lon)
-            and math.isfinite(alt)):
+    t_status, t_lo, t_w = time_bracket(times, ints, t)
+    return sample_at(times, lats, lon_nodes, u, v, height, ints, floats, t_status, t_lo, t_w,
+                     lat, lon, alt, hint)
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def sample_at(
+    times: Any, lats: Any, lon_nodes: Any, u: Any, v: Any, height: Any, ints: Any, floats: Any,
+    t_status: int, t_lo: int, t_w: float, lat: float, lon: float, alt: float, hint: int,
+) -> tuple[float, float, int, int]:
+    """`sample_point` with the time already bracketed by `time_bracket`."""
+    if not (math.isfinite(lat) and math.isfinite(lon) and math.isfinite(alt)):
         return math.nan, math.nan, NOT_FINITE, hint
+    if t_status != OK:
+        return math.nan, math.nan, t_status, hint
     nlon = ints[I_NLON]
     nlat = lats.size
     nlev = u.shape[1]
-    # time
-    if ints[I_STEADY]:
-        t_lo, t_w = 0, 0.0
-        nt = 1
-    else:
-        nt = times.size
-        if t < times[0] or t > times[nt - 1]:
-            return math.nan, math.nan, TIME_OUT, hint
-        t_lo, t_w = _bracket(times, t, ints[I_UNI_T])
+    nt = 1 if ints[I_STEADY] else times.size
     t_hi = min(t_lo + 1, nt - 1)
     # latitude
     if lat < lats[0] or lat > lats[nlat - 1]:
