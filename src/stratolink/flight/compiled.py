@@ -2,15 +2,23 @@
 
 For a `GriddedWindField` and the two constant-rate models (`LatexBalloon`, `CruiseBalloon`)
 the whole flight, interpolation included, runs in numba-compiled code: one standard
-trajectory takes well under a millisecond and an ensemble is a loop over members in the
-same kernel (spread over numba's threads, one member per iteration, from
-`PARALLEL_MIN_MEMBERS` members), where the numpy path pays Python overhead at every step.
+trajectory takes well under a millisecond, where the numpy path pays Python overhead at
+every step. The members of an ensemble share the step times, so they fly in lock-step
+(`_fly_members`): each step is one pass over the members still flying for the vertical
+motion, then one pass per RK4 stage for the drift (`_drift_passes`). The wind samples of
+one pass are independent, so the processor overlaps them, and the time bracket is looked
+up once per pass. From `PARALLEL_MIN_MEMBERS` members the ensemble is split into one
+lock-step group per numba thread.
 
-It is the same physics as the numpy models, step for step: the vertical motion and the
-placement of burst/landing inside a step are those of `flight.latex`, the drift is the RK4
-step of `flight.motion.drift` on `geo.position_rates`, and the interpolation is
-`winds.gridkernel.sample_point`. Tests fly both paths on the same data and compare them.
-Flights that reach the polar caps, or fields the kernel does not know, take the numpy path.
+It is the same physics as the numpy models, step for step and operation for operation:
+the vertical motion and the placement of burst/landing inside a step are those of
+`flight.latex`, the drift is the RK4 step of `flight.motion.drift` on
+`geo.position_rates`, and the interpolation is `winds.gridkernel.sample_point`. Tests fly
+both paths on the same data and compare them. Flights that reach the polar caps, or fields
+the kernel does not know, take the numpy path.
+
+Size: one kernel; the lock-step flight, its RK4 passes and the Python entry points share
+the layout of the output arrays and must be read together.
 """
 
 from __future__ import annotations
