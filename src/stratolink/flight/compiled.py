@@ -63,17 +63,17 @@ def _speed(alt: float, rate: float, dependent: int, table_alt: Any, log_rho: Any
     return rate * math.sqrt(rho0 / math.exp(np.interp(h, table_alt, log_rho)))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", _nrt=False)
 def _fail(errors: Any, m: int, status: int, t: float, lat: float, lon: float,
           alt: float) -> None:
     errors[m, 0], errors[m, 1] = status, m
     errors[m, 2], errors[m, 3], errors[m, 4], errors[m, 5] = t, lat, lon, alt
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", _nrt=False)
 def _drift_passes(grid: Any, t: float, slots: Any, n: int, lat: Any, lon: Any, a0: Any,
                   a1: Any, hh: Any, hint: Any, new_lat: Any, new_lon: Any, failed: Any,
-                  errors: Any, m0: int) -> None:
+                  errors: Any, m0: int, scratch: Any) -> None:
     """The RK4 drift of `flight.motion.drift` for members `slots[:n]`, all from time `t`.
 
     Entry i moves member j = slots[i] (position `lat[j]`, `lon[j]`, level hint `hint[j]`)
@@ -83,13 +83,12 @@ def _drift_passes(grid: Any, t: float, slots: Any, n: int, lat: Any, lon: Any, a
     samples of one pass do not depend on each other, so the processor overlaps them, where
     one member's four stages form a chain of dependent loads and divisions whose latency,
     not the arithmetic, would set the pace. The arithmetic is the scalar RK4 step's,
-    operation for operation (same results to the bit).
+    operation for operation (same results to the bit). `scratch` is a (4, >= n) work array.
+    Compiled without reference counting (see `gridkernel.sample_point`), so it allocates
+    nothing.
     """
     times, lats, lon_nodes, u, v, height, ints, floats = grid
-    acc_lat = np.empty(n)
-    acc_lon = np.empty(n)
-    q_lat = np.empty(n)
-    q_lon = np.empty(n)
+    acc_lat, acc_lon, q_lat, q_lon = scratch[0], scratch[1], scratch[2], scratch[3]
     for i in range(n):
         j = slots[i]
         q_lat[i], q_lon[i] = lat[j], lon[j]
@@ -189,6 +188,7 @@ def _fly_members(grid: Any, m0: int, m1: int, t0: float, lat0: float, lon0: floa
     failed = np.zeros(k, dtype=np.bool_)
     lat1 = np.empty(k)
     lon1 = np.empty(k)
+    scratch = np.empty((4, k))
     for m in range(m0, min(tracked, m1)):
         rec[0, 0, m], rec[1, 0, m], rec[2, 0, m] = lat0, lon0, alt0
         rec_stage[0, m] = _ASCENT
@@ -237,7 +237,7 @@ def _fly_members(grid: Any, m0: int, m1: int, t0: float, lat0: float, lon0: floa
             a_start[i], new_alt[i], move[i], move_h[i] = a0, a1, move_frac, move_frac * h
             burst[i], reach[i], landed[i] = burst_frac, reach_frac, down
         _drift_passes(grid, t, active, n_active, lat, lon, a_start, new_alt, move_h, hint,
-                      lat1, lon1, failed, errors, m0)
+                      lat1, lon1, failed, errors, m0, scratch)
         step += 1
         kept = 0
         for i in range(n_active):
@@ -334,7 +334,7 @@ def _drift_members(grid: Any, t: float, lat: Any, lon: Any, a0: Any, a1: Any,
     failed = np.zeros(n, dtype=np.bool_)
     errors = np.zeros((n, 6))
     _drift_passes(grid, t, np.arange(n), n, lat, lon, a0, a1, h, np.zeros(n, dtype=np.int64),
-                  new_lat, new_lon, failed, errors, 0)
+                  new_lat, new_lon, failed, errors, 0, np.empty((4, n)))
     first = np.flatnonzero(failed)
     return new_lat, new_lon, errors[first[0]] if first.size else np.zeros(6)
 

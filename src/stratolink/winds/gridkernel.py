@@ -89,7 +89,7 @@ def time_bracket(times: Any, ints: Any, t: float) -> tuple[int, int, float]:
     return OK, t_lo, t_w
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+@numba.njit(cache=True, _nrt=False)
 def sample_point(
     times: Any, lats: Any, lon_nodes: Any, u: Any, v: Any, height: Any, ints: Any, floats: Any,
     t: float, lat: float, lon: float, alt: float, hint: int,
