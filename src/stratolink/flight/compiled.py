@@ -63,14 +63,14 @@ def _speed(alt: float, rate: float, dependent: int, table_alt: Any, log_rho: Any
     return rate * math.sqrt(rho0 / math.exp(np.interp(h, table_alt, log_rho)))
 
 
-@numba.njit(cache=True, error_model="numpy", _nrt=False)
+@gridkernel.no_refcount(error_model="numpy")
 def _fail(errors: Any, m: int, status: int, t: float, lat: float, lon: float,
           alt: float) -> None:
     errors[m, 0], errors[m, 1] = status, m
     errors[m, 2], errors[m, 3], errors[m, 4], errors[m, 5] = t, lat, lon, alt
 
 
-@numba.njit(cache=True, error_model="numpy", _nrt=False)
+@gridkernel.no_refcount(error_model="numpy")
 def _drift_passes(grid: Any, t: float, slots: Any, n: int, lat: Any, lon: Any, a0: Any,
                   a1: Any, hh: Any, hint: Any, new_lat: Any, new_lon: Any, failed: Any,
                   errors: Any, m0: int, scratch: Any) -> None:
@@ -84,7 +84,7 @@ def _drift_passes(grid: Any, t: float, slots: Any, n: int, lat: Any, lon: Any, a
     one member's four stages form a chain of dependent loads and divisions whose latency,
     not the arithmetic, would set the pace. The arithmetic is the scalar RK4 step's,
     operation for operation (same results to the bit). `scratch` is a (4, >= n) work array.
-    Compiled without reference counting (see `gridkernel.sample_point`), so it allocates
+    Compiled without reference counting (`gridkernel.no_refcount`), so it allocates
     nothing.
     """
     times, lats, lon_nodes, u, v, height, ints, floats = grid

@@ -35,13 +35,25 @@ F_LON_LAST, F_LOWEST_ALT, F_HEIGHT_TOL = range(3)
 KernelGrid = tuple[Any, ...]
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+def no_refcount(**options: Any) -> Any:
+    """`numba.njit(cache=True, **options)` for functions that only read and write arrays
+    they are given: compiled without numba's reference counting (`_nrt=False`, numba's
+    switch for its runtime), so they cannot allocate. Inside the kernel's hot loops the
+    counting's atomic updates (two per array argument, per call or per inlined copy) cost
+    more than the interpolation itself; numba's pruning of them fails on functions with
+    several exits."""
+    njit: Any = numba.njit
+    return njit(cache=True, _nrt=False, **options)
+
+
+@no_refcount(inline="always")
 def _bracket(axis: Any, q: float, uniform: int) -> tuple[int, float]:
     """Index of the node at or below `q` on an ascending axis, and the fraction beyond it."""
     n = axis.size
     if n == 1:
         return 0, 0.0
     if uniform:
+        # A guess without a division on the query's path; the checks below correct it.
         inv = (n - 1) / (axis[n - 1] - axis[0])
         i = int((q - axis[0]) * inv)
         i = min(max(i, 0), n - 2)
@@ -56,7 +68,7 @@ def _bracket(axis: Any, q: float, uniform: int) -> tuple[int, float]:
     return i, (q - axis[i]) / (axis[i + 1] - axis[i])
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+@no_refcount(inline="always")
 def mod360(d: float) -> float:
     """`d % 360.0` as Python computes it (same bits), without a call for the usual case."""
     if 0.0 <= d < 360.0:
@@ -64,7 +76,7 @@ def mod360(d: float) -> float:
     return d % 360.0
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+@no_refcount(inline="always")
 def _blend(a: Any, rows: Any, weights: Any, level: int) -> float:
     """The corner weights applied to column `level` of `a` at the 8 corner rows."""
     total = 0.0
@@ -73,7 +85,7 @@ def _blend(a: Any, rows: Any, weights: Any, level: int) -> float:
     return total
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+@no_refcount(inline="always")
 def time_bracket(times: Any, ints: Any, t: float) -> tuple[int, int, float]:
     """(status, lower time index, weight of the upper one) of time `t`, for `sample_at`.
 
@@ -89,7 +101,7 @@ def time_bracket(times: Any, ints: Any, t: float) -> tuple[int, int, float]:
     return OK, t_lo, t_w
 
 
-@numba.njit(cache=True, _nrt=False)
+@no_refcount()
 def sample_point(
     times: Any, lats: Any, lon_nodes: Any, u: Any, v: Any, height: Any, ints: Any, floats: Any,
     t: float, lat: float, lon: float, alt: float, hint: int,
@@ -99,16 +111,15 @@ def sample_point(
     `hint` is a guess of the lower level index (the `level` of the previous call): the
     bracket is searched outward from it, so a trajectory, whose altitude changes little
     between calls, finds it in one or two looks. The grid comes as the 8 arrays of a
-    `KernelGrid`, unpacked once by the caller. These functions are compiled without
-    reference counting (`_nrt=False`: they only read arrays they are given), as the
-    counting's atomic updates on every call cost more than the interpolation itself.
+    `KernelGrid`, unpacked once by the caller. Compiled without reference counting
+    (`no_refcount`); inlined into a caller compiled the same way it costs no more.
     """
     t_status, t_lo, t_w = time_bracket(times, ints, t)
     return sample_at(times, lats, lon_nodes, u, v, height, ints, floats, t_status, t_lo, t_w,
                      lat, lon, alt, hint)
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+@no_refcount(inline="always")
 def sample_at(
     times: Any, lats: Any, lon_nodes: Any, u: Any, v: Any, height: Any, ints: Any, floats: Any,
     t_status: int, t_lo: int, t_w: float, lat: float, lon: float, alt: float, hint: int,
