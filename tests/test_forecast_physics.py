@@ -119,6 +119,32 @@ def test_kernel_and_numpy_agree_for_ensembles_and_cruise_flights(
     assert a.events.time[Stage.FLOAT][0] == pytest.approx(LAUNCH_T + 4000.0)
 
 
+def test_lock_step_groups_fly_exactly_as_one_group(
+    gfs_field: GriddedWindField, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Members split over several lock-step groups (threads) land where one group puts them,
+    to the bit, with members stopping at different steps and tracks across group edges."""
+    kwargs = {"seed": 11, "forecast_error": False, "tracked": 5, "record_every": 7,
+              "max_hours": 5.5, "burst_altitude_spread_m": 3000.0, "ascent_rate_spread": 0.3}
+    profile = StandardProfile(5.0, 24_000.0, 5.0)
+    monkeypatch.setattr(compiled, "PARALLEL_MIN_MEMBERS", 10**9)
+    one = predict_ensemble(gfs_field, SURFACE, profile, 37, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(compiled, "PARALLEL_MIN_MEMBERS", 1)
+    monkeypatch.setattr(compiled.numba, "get_num_threads", lambda: 3)
+    split = predict_ensemble(gfs_field, SURFACE, profile, 37,
+                             **kwargs)  # type: ignore[arg-type]
+    landings = one.trajectory.events.time[Stage.LANDED]
+    assert np.unique(landings).size > 10  # members stop at many different steps
+    np.testing.assert_array_equal(split.end_lat, one.end_lat)
+    np.testing.assert_array_equal(split.end_lon, one.end_lon)
+    np.testing.assert_array_equal(split.trajectory.lat, one.trajectory.lat)
+    np.testing.assert_array_equal(split.trajectory.stage, one.trajectory.stage)
+    for stage in (Stage.DESCENT, Stage.LANDED):
+        for table in ("time", "lat", "lon", "alt"):
+            np.testing.assert_array_equal(getattr(split.trajectory.events, table)[stage],
+                                          getattr(one.trajectory.events, table)[stage])
+
+
 def test_rk4_converges_at_fourth_order_in_a_sheared_rotating_wind() -> None:
     class Rotating(WindField):
         def sample(self, t: ArrayLike, lat: ArrayLike, lon: ArrayLike,

@@ -2,20 +2,27 @@
 
 For a `GriddedWindField` and the two constant-rate models (`LatexBalloon`, `CruiseBalloon`)
 the whole flight, interpolation included, runs in numba-compiled code: one standard
-trajectory takes well under a millisecond and an ensemble is a loop over members in the
-same kernel (spread over numba's threads, one member per iteration, from
-`PARALLEL_MIN_MEMBERS` members), where the numpy path pays Python overhead at every step.
+trajectory takes well under a millisecond, where the numpy path pays Python overhead at
+every step. The members of an ensemble share the step times, so they fly in lock-step
+(`_fly_members`): each step is one pass over the members still flying for the vertical
+motion, then one pass per RK4 stage for the drift (`_drift_passes`). The wind samples of
+one pass are independent, so the processor overlaps them, and the time bracket is looked
+up once per pass. From `PARALLEL_MIN_MEMBERS` members the ensemble is split into one
+lock-step group per numba thread.
 
-It is the same physics as the numpy models, step for step: the vertical motion and the
-placement of burst/landing inside a step are those of `flight.latex`, the drift is the RK4
-step of `flight.motion.drift` on `geo.position_rates`, and the interpolation is
-`winds.gridkernel.sample_point`. Tests fly both paths on the same data and compare them.
-Flights that reach the polar caps, or fields the kernel does not know, take the numpy path.
+It is the same physics as the numpy models, step for step and operation for operation:
+the vertical motion and the placement of burst/landing inside a step are those of
+`flight.latex`, the drift is the RK4 step of `flight.motion.drift` on
+`geo.position_rates`, and the interpolation is `winds.gridkernel.sample_point`. Tests fly
+both paths on the same data and compare them. Flights that reach the polar caps, or fields
+the kernel does not know, take the numpy path.
+
+Size: one kernel; the lock-step flight, its RK4 passes and the Python entry points share
+the layout of the output arrays and must be read together.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 from dataclasses import dataclass
@@ -32,7 +39,6 @@ from stratolink.flight.state import Stage
 from stratolink.winds import gridkernel
 from stratolink.winds.base import FloatArray, WindField
 from stratolink.winds.gridded_field import GriddedWindField
-from stratolink.winds.gridkernel import sample_point
 
 STANDARD = 0
 CRUISE = 1
@@ -57,139 +63,227 @@ def _speed(alt: float, rate: float, dependent: int, table_alt: Any, log_rho: Any
     return rate * math.sqrt(rho0 / math.exp(np.interp(h, table_alt, log_rho)))
 
 
-@numba.njit(cache=True)
-def _drift(grid: Any, t: float, lat: float, lon: float, a0: float, a1: float, h: float,
-           rows: Any, weights: Any, hint: Any) -> tuple[float, float, int, float, float, float,
-                                                         float]:
-    """One RK4 step; returns (lat, lon, status) and the failing query if status != OK.
+@gridkernel.no_refcount(error_model="numpy")
+def _fail(errors: Any, m: int, status: int, t: float, lat: float, lon: float,
+          alt: float) -> None:
+    errors[m, 0], errors[m, 1] = status, m
+    errors[m, 2], errors[m, 3], errors[m, 4], errors[m, 5] = t, lat, lon, alt
 
-    `hint[0]` carries the vertical bracket from one wind sample to the next."""
-    if abs(lat) > _POLAR_CAP_DEG:
-        return lat, lon, gridkernel.POLAR, t, lat, lon, a0
-    half = 0.5 * h
-    amid = 0.5 * (a0 + a1)
-    u1, v1, s, hint[0] = sample_point(grid, t, lat, lon, a0, rows, weights, hint[0])
-    if s != 0:
-        return lat, lon, s, t, lat, lon, a0
-    dlat1, dlon1 = _rates(u1, v1, lat, a0)
-    lat2 = lat + half * dlat1
-    lon2 = lon + half * dlon1
-    u2, v2, s, hint[0] = sample_point(grid, t + half, lat2, lon2, amid, rows, weights, hint[0])
-    if s != 0:
-        return lat, lon, s, t + half, lat2, lon2, amid
-    dlat2, dlon2 = _rates(u2, v2, lat2, amid)
-    lat3 = lat + half * dlat2
-    lon3 = lon + half * dlon2
-    u3, v3, s, hint[0] = sample_point(grid, t + half, lat3, lon3, amid, rows, weights, hint[0])
-    if s != 0:
-        return lat, lon, s, t + half, lat3, lon3, amid
-    dlat3, dlon3 = _rates(u3, v3, lat3, amid)
-    lat4 = lat + h * dlat3
-    lon4 = lon + h * dlon3
-    u4, v4, s, hint[0] = sample_point(grid, t + h, lat4, lon4, a1, rows, weights, hint[0])
-    if s != 0:
-        return lat, lon, s, t + h, lat4, lon4, a1
-    dlat4, dlon4 = _rates(u4, v4, lat4, a1)
-    sixth = h / 6.0
-    new_lat = lat + sixth * (dlat1 + 2.0 * dlat2 + 2.0 * dlat3 + dlat4)
-    new_lon = lon + sixth * (dlon1 + 2.0 * dlon2 + 2.0 * dlon3 + dlon4)
-    return new_lat, (new_lon + 180.0) % 360.0 - 180.0, 0, t, lat, lon, a0
+
+@gridkernel.no_refcount(error_model="numpy")
+def _drift_passes(grid: Any, t: float, slots: Any, n: int, lat: Any, lon: Any, a0: Any,
+                  a1: Any, hh: Any, hint: Any, new_lat: Any, new_lon: Any, failed: Any,
+                  errors: Any, m0: int, scratch: Any) -> None:
+    """The RK4 drift of `flight.motion.drift` for members `slots[:n]`, all from time `t`.
+
+    Entry i moves member j = slots[i] (position `lat[j]`, `lon[j]`, level hint `hint[j]`)
+    from altitude `a0[i]` to `a1[i]` over `hh[i]` seconds into `new_lat[i]`, `new_lon[i]`;
+    a member that is polar or leaves the data gets `failed[i]` and its `errors[m0 + j]` row
+    (status, member, failing query). One pass per RK4 stage over all the members: the wind
+    samples of one pass do not depend on each other, so the processor overlaps them, where
+    one member's four stages form a chain of dependent loads and divisions whose latency,
+    not the arithmetic, would set the pace. The arithmetic is the scalar RK4 step's,
+    operation for operation (same results to the bit). `scratch` is a (4, >= n) work array.
+    Compiled without reference counting (`gridkernel.no_refcount`), so it allocates
+    nothing.
+    """
+    times, lats, lon_nodes, u, v, height, ints, floats = grid
+    acc_lat, acc_lon, q_lat, q_lon = scratch[0], scratch[1], scratch[2], scratch[3]
+    for i in range(n):
+        j = slots[i]
+        q_lat[i], q_lon[i] = lat[j], lon[j]
+        failed[i] = abs(lat[j]) > _POLAR_CAP_DEG
+        if failed[i]:
+            _fail(errors, m0 + j, gridkernel.POLAR, t, lat[j], lon[j], a0[i])
+    for s in range(4):  # sample at t, t + h/2, t + h/2, t + h
+        t_last = math.nan
+        t_status, t_lo, t_w = gridkernel.NOT_FINITE, 0, 0.0
+        for i in range(n):
+            if failed[i]:
+                continue
+            j = slots[i]
+            h = hh[i]
+            half = 0.5 * h
+            if s == 0:
+                ts, qa = t, a0[i]
+            elif s == 3:
+                ts, qa = t + h, a1[i]
+            else:
+                ts, qa = t + half, 0.5 * (a0[i] + a1[i])
+            if ts != t_last:  # the same few times for (nearly) every member
+                t_last = ts
+                t_status, t_lo, t_w = gridkernel.time_bracket(times, ints, ts)
+            uu, vv, status, hint[j] = gridkernel.sample_at(
+                times, lats, lon_nodes, u, v, height, ints, floats, t_status, t_lo, t_w,
+                q_lat[i], q_lon[i], qa, hint[j])
+            if status != 0:
+                _fail(errors, m0 + j, status, ts, q_lat[i], q_lon[i], qa)
+                failed[i] = True
+                continue
+            dlat, dlon = _rates(uu, vv, q_lat[i], qa)
+            if s == 0:
+                acc_lat[i], acc_lon[i] = dlat, dlon
+            elif s == 3:
+                acc_lat[i] += dlat
+                acc_lon[i] += dlon
+            else:
+                acc_lat[i] += 2.0 * dlat
+                acc_lon[i] += 2.0 * dlon
+            if s < 3:
+                c = h if s == 2 else half
+                q_lat[i] = lat[j] + c * dlat
+                q_lon[i] = lon[j] + c * dlon
+    for i in range(n):
+        if not failed[i]:
+            j = slots[i]
+            sixth = hh[i] / 6.0
+            new_lat[i] = lat[j] + sixth * acc_lat[i]
+            new_lon[i] = gridkernel.mod360(lon[j] + sixth * acc_lon[i] + 180.0) - 180.0
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _fly_member(grid: Any, m: int, t0: float, lat0: float, lon0: float, alt0: float,
-                ascent: Any, top: Any, descent: Any, mode: int, ground: float, dt: float,
-                t_end: float, dependent: int, table_alt: Any, log_rho: Any, rho0: float,
-                tracked: int, record_every: int, rows: int, rec: Any, rec_stage: Any,
-                end: Any, end_stage: Any, last_step: Any, events: Any, errors: Any,
-                rows_: Any, weights: Any, hint: Any) -> None:
-    """Fly member `m` to landing or `t_end`, writing its slots of the output arrays."""
-    error = errors[m]
-    t = t0
-    lat, lon, alt = lat0, lon0, alt0
-    stage = _ASCENT
-    if m < tracked:
-        rec[0, 0, m], rec[1, 0, m], rec[2, 0, m] = lat, lon, alt
-        rec_stage[0, m] = stage
-    step = 0
-    while t < t_end - 1e-9 and stage != _LANDED:
-        h = min(dt, t_end - t)
-        a_start = alt
-        new_alt = alt
-        move_frac = 1.0
-        descent_start = math.nan
-        burst_frac = math.nan
-        reach_frac = math.nan
-        if stage == _ASCENT:
-            rate = ascent[m]
-            up = a_start + rate * h
-            new_alt = up
-            if up >= top[m]:
-                if mode == STANDARD:
-                    burst_frac = (top[m] - a_start) / (rate * h)
-                    descent_start = burst_frac
-                else:
-                    reach_frac = (top[m] - a_start) / (rate * h)
-                    new_alt = top[m]
-        elif stage == _DESCENT:
-            descent_start = 0.0
-        landed = False
-        if not math.isnan(descent_start):
-            start_alt = top[m] if not math.isnan(burst_frac) else a_start
-            seconds = (1.0 - descent_start) * h
-            v0 = _speed(start_alt, descent[m], dependent, table_alt, log_rho, rho0)
-            mid = start_alt - 0.5 * v0 * seconds
-            end_alt = start_alt - _speed(mid, descent[m], dependent, table_alt, log_rho,
-                                         rho0) * seconds
-            landed = end_alt <= ground
-            drop = max(start_alt - end_alt, 1e-12)
-            frac = min(max((start_alt - ground) / drop, 0.0), 1.0)
-            if landed:
-                end_alt = ground
-                move_frac = descent_start + (1.0 - descent_start) * frac
-            new_alt = end_alt
-        lat1, lon1, status, et, elat, elon, ealt = _drift(
-            grid, t, lat, lon, a_start, new_alt, move_frac * h, rows_, weights, hint)
-        if status != 0:
-            error[0], error[1] = status, m
-            error[2], error[3], error[4], error[5] = et, elat, elon, ealt
-            break
-        if not math.isnan(burst_frac):
-            f = burst_frac / move_frac
-            events[_DESCENT, 0, m] = t + burst_frac * h
-            events[_DESCENT, 1, m] = lat + f * (lat1 - lat)
-            events[_DESCENT, 2, m] = lon + f * (lon1 - lon)
-            events[_DESCENT, 3, m] = top[m]
-            stage = _DESCENT
-        if not math.isnan(reach_frac):
-            events[_FLOAT, 0, m] = t + reach_frac * h
-            events[_FLOAT, 1, m] = lat + reach_frac * (lat1 - lat)
-            events[_FLOAT, 2, m] = lon + reach_frac * (lon1 - lon)
-            events[_FLOAT, 3, m] = top[m]
-            stage = _FLOAT
-        if landed:
-            events[_LANDED, 0, m] = t + move_frac * h
-            events[_LANDED, 1, m] = lat1
-            events[_LANDED, 2, m] = lon1
-            events[_LANDED, 3, m] = new_alt
-            stage = _LANDED
-        lat, lon, alt = lat1, lon1, new_alt
-        t += h
-        step += 1
-        if m < tracked and step % record_every == 0:
-            r = step // record_every
-            if r < rows:
-                rec[0, r, m], rec[1, r, m], rec[2, r, m] = lat, lon, alt
-                rec_stage[r, m] = stage
+def _finish(m: int, j: int, lat: Any, lon: Any, alt: Any, stage: Any, tracked: int,
+            record_every: int, rows: int, step: int, rec: Any, rec_stage: Any, end: Any,
+            end_stage: Any, last_step: Any) -> None:
+    """Member m (slot j) has stopped after `step` steps: its end state, and its track's
+    remaining rows filled with it."""
     last_step[m] = step
-    end[0, m], end[1, m], end[2, m] = lat, lon, alt
-    end_stage[m] = stage
+    end[0, m], end[1, m], end[2, m] = lat[j], lon[j], alt[j]
+    end_stage[m] = stage[j]
     if m < tracked:
         r = step // record_every + 1
         while r < rows:
-            rec[0, r, m], rec[1, r, m], rec[2, r, m] = lat, lon, alt
-            rec_stage[r, m] = stage
+            rec[0, r, m], rec[1, r, m], rec[2, r, m] = lat[j], lon[j], alt[j]
+            rec_stage[r, m] = stage[j]
             r += 1
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _fly_members(grid: Any, m0: int, m1: int, t0: float, lat0: float, lon0: float,
+                 alt0: float, ascent: Any, top: Any, descent: Any, mode: int, ground: float,
+                 dt: float, t_end: float, dependent: int, table_alt: Any, log_rho: Any,
+                 rho0: float, tracked: int, record_every: int, rows: int, rec: Any,
+                 rec_stage: Any, end: Any, end_stage: Any, last_step: Any, events: Any,
+                 errors: Any) -> None:
+    """Fly members `m0` .. `m1 - 1` to landing or `t_end`, writing their output slots.
+
+    They share the step times, so they fly in lock-step: each step is the vertical motion
+    of every member still flying, then their drift in `_drift_passes`. Per member the
+    arithmetic is that of the vertical rules of `flight.latex` and of the RK4 step.
+    """
+    k = m1 - m0
+    lat = np.full(k, lat0)
+    lon = np.full(k, lon0)
+    alt = np.full(k, alt0)
+    stage = np.full(k, _ASCENT, dtype=np.int8)
+    hint = np.zeros(k, dtype=np.int64)
+    active = np.arange(k)  # the slots still flying: active[:n_active]
+    a_start = np.empty(k)
+    new_alt = np.empty(k)
+    move = np.empty(k)
+    move_h = np.empty(k)
+    burst = np.empty(k)
+    reach = np.empty(k)
+    landed = np.zeros(k, dtype=np.bool_)
+    failed = np.zeros(k, dtype=np.bool_)
+    lat1 = np.empty(k)
+    lon1 = np.empty(k)
+    scratch = np.empty((4, k))
+    for m in range(m0, min(tracked, m1)):
+        rec[0, 0, m], rec[1, 0, m], rec[2, 0, m] = lat0, lon0, alt0
+        rec_stage[0, m] = _ASCENT
+    n_active = k
+    t = t0
+    step = 0
+    while t < t_end - 1e-9 and n_active > 0:
+        h = min(dt, t_end - t)
+        for i in range(n_active):
+            j = active[i]
+            m = m0 + j
+            a0 = alt[j]
+            a1 = a0
+            move_frac = 1.0
+            descent_start = math.nan
+            burst_frac = math.nan
+            reach_frac = math.nan
+            if stage[j] == _ASCENT:
+                rate = ascent[m]
+                up = a0 + rate * h
+                a1 = up
+                if up >= top[m]:
+                    if mode == STANDARD:
+                        burst_frac = (top[m] - a0) / (rate * h)
+                        descent_start = burst_frac
+                    else:
+                        reach_frac = (top[m] - a0) / (rate * h)
+                        a1 = top[m]
+            elif stage[j] == _DESCENT:
+                descent_start = 0.0
+            down = False
+            if not math.isnan(descent_start):
+                start_alt = top[m] if not math.isnan(burst_frac) else a0
+                seconds = (1.0 - descent_start) * h
+                v0 = _speed(start_alt, descent[m], dependent, table_alt, log_rho, rho0)
+                mid = start_alt - 0.5 * v0 * seconds
+                end_alt = start_alt - _speed(mid, descent[m], dependent, table_alt, log_rho,
+                                             rho0) * seconds
+                down = end_alt <= ground
+                drop = max(start_alt - end_alt, 1e-12)
+                frac = min(max((start_alt - ground) / drop, 0.0), 1.0)
+                if down:
+                    end_alt = ground
+                    move_frac = descent_start + (1.0 - descent_start) * frac
+                a1 = end_alt
+            a_start[i], new_alt[i], move[i], move_h[i] = a0, a1, move_frac, move_frac * h
+            burst[i], reach[i], landed[i] = burst_frac, reach_frac, down
+        _drift_passes(grid, t, active, n_active, lat, lon, a_start, new_alt, move_h, hint,
+                      lat1, lon1, failed, errors, m0, scratch)
+        step += 1
+        kept = 0
+        for i in range(n_active):
+            j = active[i]
+            m = m0 + j
+            if failed[i]:
+                _finish(m, j, lat, lon, alt, stage, tracked, record_every, rows, step - 1,
+                        rec, rec_stage, end, end_stage, last_step)
+                continue
+            if not math.isnan(burst[i]):
+                f = burst[i] / move[i]
+                events[_DESCENT, 0, m] = t + burst[i] * h
+                events[_DESCENT, 1, m] = lat[j] + f * (lat1[i] - lat[j])
+                events[_DESCENT, 2, m] = lon[j] + f * (lon1[i] - lon[j])
+                events[_DESCENT, 3, m] = top[m]
+                stage[j] = _DESCENT
+            if not math.isnan(reach[i]):
+                events[_FLOAT, 0, m] = t + reach[i] * h
+                events[_FLOAT, 1, m] = lat[j] + reach[i] * (lat1[i] - lat[j])
+                events[_FLOAT, 2, m] = lon[j] + reach[i] * (lon1[i] - lon[j])
+                events[_FLOAT, 3, m] = top[m]
+                stage[j] = _FLOAT
+            if landed[i]:
+                events[_LANDED, 0, m] = t + move[i] * h
+                events[_LANDED, 1, m] = lat1[i]
+                events[_LANDED, 2, m] = lon1[i]
+                events[_LANDED, 3, m] = new_alt[i]
+                stage[j] = _LANDED
+            lat[j], lon[j], alt[j] = lat1[i], lon1[i], new_alt[i]
+            if m < tracked and step % record_every == 0:
+                r = step // record_every
+                if r < rows:
+                    rec[0, r, m], rec[1, r, m], rec[2, r, m] = lat[j], lon[j], alt[j]
+                    rec_stage[r, m] = stage[j]
+            if stage[j] == _LANDED:
+                _finish(m, j, lat, lon, alt, stage, tracked, record_every, rows, step, rec,
+                        rec_stage, end, end_stage, last_step)
+            else:
+                active[kept] = j
+                kept += 1
+        n_active = kept
+        t += h
+    for i in range(n_active):
+        j = active[i]
+        _finish(m0 + j, j, lat, lon, alt, stage, tracked, record_every, rows, step, rec,
+                rec_stage, end, end_stage, last_step)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -205,16 +299,12 @@ def _fly(grid: Any, t0: float, lat0: float, lon0: float, alt0: float, ascent: An
          descent: Any, mode: int, ground: float, dt: float, t_end: float, dependent: int,
          table_alt: Any, log_rho: Any, rho0: float, tracked: int, record_every: int,
          rows: int) -> tuple[Any, ...]:
-    """Every member in turn on this thread."""
+    """Every member on this thread."""
     n = ascent.size
     rec, rec_stage, end, end_stage, last_step, events, errors = _outputs(n, tracked, rows)
-    rows_, weights = gridkernel.scratch()
-    hint = np.zeros(1, dtype=np.int64)
-    for m in range(n):
-        _fly_member(grid, m, t0, lat0, lon0, alt0, ascent, top, descent, mode, ground, dt,
-                    t_end, dependent, table_alt, log_rho, rho0, tracked, record_every, rows,
-                    rec, rec_stage, end, end_stage, last_step, events, errors, rows_, weights,
-                    hint)
+    _fly_members(grid, 0, n, t0, lat0, lon0, alt0, ascent, top, descent, mode, ground, dt,
+                 t_end, dependent, table_alt, log_rho, rho0, tracked, record_every, rows, rec,
+                 rec_stage, end, end_stage, last_step, events, errors)
     return rec, rec_stage, end, end_stage, last_step, events, errors
 
 
@@ -222,18 +312,16 @@ def _fly(grid: Any, t0: float, lat0: float, lon0: float, alt0: float, ascent: An
 def _fly_parallel(grid: Any, t0: float, lat0: float, lon0: float, alt0: float, ascent: Any,
                   top: Any, descent: Any, mode: int, ground: float, dt: float, t_end: float,
                   dependent: int, table_alt: Any, log_rho: Any, rho0: float, tracked: int,
-                  record_every: int, rows: int) -> tuple[Any, ...]:
-    """The members spread over numba's threads; each writes only its own slots, so the
-    result is identical to `_fly`'s."""
+                  record_every: int, rows: int, groups: int) -> tuple[Any, ...]:
+    """The members split into `groups` lock-step groups (one per thread); each writes only
+    its own slots, so the result is identical to `_fly`'s."""
     n = ascent.size
     rec, rec_stage, end, end_stage, last_step, events, errors = _outputs(n, tracked, rows)
-    for m in numba.prange(n):
-        rows_, weights = gridkernel.scratch()
-        hint = np.zeros(1, dtype=np.int64)
-        _fly_member(grid, m, t0, lat0, lon0, alt0, ascent, top, descent, mode, ground, dt,
-                    t_end, dependent, table_alt, log_rho, rho0, tracked, record_every, rows,
-                    rec, rec_stage, end, end_stage, last_step, events, errors, rows_, weights,
-                    hint)
+    for g in numba.prange(groups):
+        _fly_members(grid, g * n // groups, (g + 1) * n // groups, t0, lat0, lon0, alt0,
+                     ascent, top, descent, mode, ground, dt, t_end, dependent, table_alt,
+                     log_rho, rho0, tracked, record_every, rows, rec, rec_stage, end,
+                     end_stage, last_step, events, errors)
     return rec, rec_stage, end, end_stage, last_step, events, errors
 
 
@@ -243,17 +331,12 @@ def _drift_members(grid: Any, t: float, lat: Any, lon: Any, a0: Any, a1: Any,
     n = lat.size
     new_lat = np.empty(n)
     new_lon = np.empty(n)
-    error = np.zeros(6)
-    rows, weights = gridkernel.scratch()
-    hint = np.zeros(1, dtype=np.int64)
-    for m in range(n):
-        new_lat[m], new_lon[m], status, et, elat, elon, ealt = _drift(
-            grid, t, lat[m], lon[m], a0[m], a1[m], h[m], rows, weights, hint)
-        if status != 0:
-            error[0], error[1], error[2], error[3], error[4], error[5] = (
-                status, m, et, elat, elon, ealt)
-            break
-    return new_lat, new_lon, error
+    failed = np.zeros(n, dtype=np.bool_)
+    errors = np.zeros((n, 6))
+    _drift_passes(grid, t, np.arange(n), n, lat, lon, a0, a1, h, np.zeros(n, dtype=np.int64),
+                  new_lat, new_lon, failed, errors, 0, np.empty((4, n)))
+    first = np.flatnonzero(failed)
+    return new_lat, new_lon, errors[first[0]] if first.size else np.zeros(6)
 
 
 def drift(
@@ -316,16 +399,18 @@ def fly(
     tracked = min(tracked, n)
     steps = int(math.ceil((t_end - t0) / dt - 1e-9))
     rows = steps // record_every + 2
-    kernel = _fly_parallel if n >= PARALLEL_MIN_MEMBERS and numba.get_num_threads() > 1 \
-        else _fly
-    with _PARALLEL_LOCK if kernel is _fly_parallel else contextlib.nullcontext():
-        outputs = kernel(
-            wind.kernel_grid(), float(t0), float(lat0), float(lon0), float(alt0),
+    args = (wind.kernel_grid(), float(t0), float(lat0), float(lon0), float(alt0),
             np.ascontiguousarray(ascent, dtype=np.float64),
             np.ascontiguousarray(top, np.float64), np.ascontiguousarray(descent, np.float64),
             mode, float(model.ground_altitude_m), float(dt), float(t_end), int(dependent),
             vertical._DENSITY_TABLE_ALT, vertical._LOG_DENSITY_TABLE, vertical.SEA_LEVEL_DENSITY,
             tracked, record_every, rows)
+    threads = numba.get_num_threads()
+    if n >= PARALLEL_MIN_MEMBERS and threads > 1:
+        with _PARALLEL_LOCK:
+            outputs = _fly_parallel(*args, threads)
+    else:
+        outputs = _fly(*args)
     rec, rec_stage, end, end_stage, last_step, events, errors = outputs
     failed = np.flatnonzero(errors[:, 0])
     if failed.size:

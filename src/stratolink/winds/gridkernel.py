@@ -35,15 +35,27 @@ F_LON_LAST, F_LOWEST_ALT, F_HEIGHT_TOL = range(3)
 KernelGrid = tuple[Any, ...]
 
 
-@numba.njit(cache=True, inline="always")
+def no_refcount(**options: Any) -> Any:
+    """`numba.njit(cache=True, **options)` for functions that only read and write arrays
+    they are given: compiled without numba's reference counting (`_nrt=False`, numba's
+    switch for its runtime), so they cannot allocate. Inside the kernel's hot loops the
+    counting's atomic updates (two per array argument, per call or per inlined copy) cost
+    more than the interpolation itself; numba's pruning of them fails on functions with
+    several exits."""
+    njit: Any = numba.njit
+    return njit(cache=True, _nrt=False, **options)
+
+
+@no_refcount(inline="always")
 def _bracket(axis: Any, q: float, uniform: int) -> tuple[int, float]:
     """Index of the node at or below `q` on an ascending axis, and the fraction beyond it."""
     n = axis.size
     if n == 1:
         return 0, 0.0
     if uniform:
-        step = (axis[n - 1] - axis[0]) / (n - 1)
-        i = int(math.floor((q - axis[0]) / step))
+        # A guess without a division on the query's path; the checks below correct it.
+        inv = (n - 1) / (axis[n - 1] - axis[0])
+        i = int((q - axis[0]) * inv)
         i = min(max(i, 0), n - 2)
         if axis[i] > q:
             i -= 1
@@ -56,49 +68,71 @@ def _bracket(axis: Any, q: float, uniform: int) -> tuple[int, float]:
     return i, (q - axis[i]) / (axis[i + 1] - axis[i])
 
 
-@numba.njit(cache=True, inline="always")
-def _column_height(height: Any, rows: Any, weights: Any, shared: int, level: int) -> float:
-    if shared:
-        return float(height[0, level])
+@no_refcount(inline="always")
+def mod360(d: float) -> float:
+    """`d % 360.0` as Python computes it (same bits), without a call for the usual case."""
+    if 0.0 <= d < 360.0:
+        return d
+    return d % 360.0
+
+
+@no_refcount(inline="always")
+def _blend(a: Any, rows: Any, weights: Any, level: int) -> float:
+    """The corner weights applied to column `level` of `a` at the 8 corner rows."""
     total = 0.0
     for c in range(8):
-        total += weights[c] * height[rows[c], level]
+        total += weights[c] * a[rows[c], level]
     return total
 
 
-@numba.njit(cache=True)
-def scratch() -> tuple[Any, Any]:
-    """Work arrays for `sample_point` (corner rows and weights), allocated once per flight."""
-    return np.empty(8, dtype=np.int64), np.empty(8)
+@no_refcount(inline="always")
+def time_bracket(times: Any, ints: Any, t: float) -> tuple[int, int, float]:
+    """(status, lower time index, weight of the upper one) of time `t`, for `sample_at`.
+
+    Every member of an ensemble samples the same few times in a step, so the caller can
+    look each up once."""
+    if not math.isfinite(t):
+        return NOT_FINITE, 0, 0.0
+    if ints[I_STEADY]:
+        return OK, 0, 0.0
+    if t < times[0] or t > times[times.size - 1]:
+        return TIME_OUT, 0, 0.0
+    t_lo, t_w = _bracket(times, t, ints[I_UNI_T])
+    return OK, t_lo, t_w
 
 
-@numba.njit(cache=True)
+@no_refcount()
 def sample_point(
-    grid: KernelGrid, t: float, lat: float, lon: float, alt: float, rows: Any, weights: Any,
-    hint: int,
+    times: Any, lats: Any, lon_nodes: Any, u: Any, v: Any, height: Any, ints: Any, floats: Any,
+    t: float, lat: float, lon: float, alt: float, hint: int,
 ) -> tuple[float, float, int, int]:
     """(u, v, status, level) at one point; status OK or why the point is outside the data.
 
-    `rows`/`weights` are work arrays from `scratch`; `hint` is a guess of the lower level
-    index (the `level` of the previous call): the bracket is searched outward from it, so a
-    trajectory, whose altitude changes little between calls, finds it in one or two looks.
+    `hint` is a guess of the lower level index (the `level` of the previous call): the
+    bracket is searched outward from it, so a trajectory, whose altitude changes little
+    between calls, finds it in one or two looks. The grid comes as the 8 arrays of a
+    `KernelGrid`, unpacked once by the caller. Compiled without reference counting
+    (`no_refcount`); inlined into a caller compiled the same way it costs no more.
     """
-    times, lats, lon_nodes, u, v, height, ints, floats = grid
-    if not (math.isfinite(t) and math.isfinite(lat) and math.isfinite(lon)
-            and math.isfinite(alt)):
+    t_status, t_lo, t_w = time_bracket(times, ints, t)
+    return sample_at(times, lats, lon_nodes, u, v, height, ints, floats, t_status, t_lo, t_w,
+                     lat, lon, alt, hint)
+
+
+@no_refcount(inline="always")
+def sample_at(
+    times: Any, lats: Any, lon_nodes: Any, u: Any, v: Any, height: Any, ints: Any, floats: Any,
+    t_status: int, t_lo: int, t_w: float, lat: float, lon: float, alt: float, hint: int,
+) -> tuple[float, float, int, int]:
+    """`sample_point` with the time already bracketed by `time_bracket`."""
+    if not (math.isfinite(lat) and math.isfinite(lon) and math.isfinite(alt)):
         return math.nan, math.nan, NOT_FINITE, hint
+    if t_status != OK:
+        return math.nan, math.nan, t_status, hint
     nlon = ints[I_NLON]
     nlat = lats.size
     nlev = u.shape[1]
-    # time
-    if ints[I_STEADY]:
-        t_lo, t_w = 0, 0.0
-        nt = 1
-    else:
-        nt = times.size
-        if t < times[0] or t > times[nt - 1]:
-            return math.nan, math.nan, TIME_OUT, hint
-        t_lo, t_w = _bracket(times, t, ints[I_UNI_T])
+    nt = 1 if ints[I_STEADY] else times.size
     t_hi = min(t_lo + 1, nt - 1)
     # latitude
     if lat < lats[0] or lat > lats[nlat - 1]:
@@ -106,7 +140,7 @@ def sample_point(
     y_lo, y_w = _bracket(lats, lat, ints[I_UNI_LAT])
     # longitude
     first = lon_nodes[0]
-    q = first + (lon - first) % 360.0
+    q = first + mod360(lon - first)
     if q >= first + 360.0:
         q = first
     if not ints[I_PERIODIC]:
@@ -119,34 +153,35 @@ def sample_point(
     x_lo, x_w = _bracket(lon_nodes, q, ints[I_UNI_LON])
     x_hi = (x_lo + 1) % nlon if ints[I_PERIODIC] else x_lo + 1
 
-    c = 0
-    for ti in range(2):
-        tt = t_lo if ti == 0 else t_hi
-        wt = 1.0 - t_w if ti == 0 else t_w
-        for yi in range(2):
-            yy = y_lo + yi
-            wy = 1.0 - y_w if yi == 0 else y_w
-            for xi in range(2):
-                xx = x_lo if xi == 0 else x_hi
-                wx = 1.0 - x_w if xi == 0 else x_w
-                rows[c] = (tt * nlat + yy) * nlon + xx
-                weights[c] = wt * wy * wx
-                c += 1
+    # The 8 corners (time, latitude, longitude), in the order of the Python field's sum.
+    r00 = (t_lo * nlat + y_lo) * nlon
+    r01 = (t_lo * nlat + y_lo + 1) * nlon
+    r10 = (t_hi * nlat + y_lo) * nlon
+    r11 = (t_hi * nlat + y_lo + 1) * nlon
+    rows = (r00 + x_lo, r00 + x_hi, r01 + x_lo, r01 + x_hi,
+            r10 + x_lo, r10 + x_hi, r11 + x_lo, r11 + x_hi)
+    wt0, wy0, wx0 = 1.0 - t_w, 1.0 - y_w, 1.0 - x_w
+    weights = (wt0 * wy0 * wx0, wt0 * wy0 * x_w, wt0 * y_w * wx0, wt0 * y_w * x_w,
+               t_w * wy0 * wx0, t_w * wy0 * x_w, t_w * y_w * wx0, t_w * y_w * x_w)
 
     # The lower level k of the bracket: the largest level whose blended height is <= alt,
     # within 0 .. nlev-2, walked to from the hint.
     shared = ints[I_SHARED_HEIGHT]
     k = min(max(hint, 0), nlev - 2)
-    h_lo = _column_height(height, rows, weights, shared, k)
-    h_hi = _column_height(height, rows, weights, shared, k + 1)
+    if shared:
+        h_lo = float(height[0, k])
+        h_hi = float(height[0, k + 1])
+    else:
+        h_lo = _blend(height, rows, weights, k)
+        h_hi = _blend(height, rows, weights, k + 1)
     while k > 0 and h_lo > alt:
         k -= 1
         h_hi = h_lo
-        h_lo = _column_height(height, rows, weights, shared, k)
+        h_lo = float(height[0, k]) if shared else _blend(height, rows, weights, k)
     while k < nlev - 2 and h_hi <= alt:
         k += 1
         h_lo = h_hi
-        h_hi = _column_height(height, rows, weights, shared, k + 1)
+        h_hi = float(height[0, k + 1]) if shared else _blend(height, rows, weights, k + 1)
     if k == nlev - 2 and alt > h_hi + floats[F_HEIGHT_TOL]:
         return math.nan, math.nan, ALT_ABOVE, k
     if k == 0 and alt < min(floats[F_LOWEST_ALT], h_lo):
@@ -172,9 +207,9 @@ def sample_many(
     u = np.empty(n)
     v = np.empty(n)
     status = np.empty(n, dtype=np.int64)
-    rows, weights = scratch()
+    times, lats, lon_nodes, uu, vv, height, ints, floats = grid
     hint = 0
     for i in range(n):
-        u[i], v[i], status[i], hint = sample_point(grid, t[i], lat[i], lon[i], alt[i], rows,
-                                                   weights, hint)
+        u[i], v[i], status[i], hint = sample_point(times, lats, lon_nodes, uu, vv, height, ints,
+                                                   floats, t[i], lat[i], lon[i], alt[i], hint)
     return u, v, status
