@@ -54,13 +54,9 @@ def file_sha256(path: Path) -> bytes:
     return digest.digest()
 
 
-def split_file(
-    path: str | Path, *, source: str, destination: str, now: float, lifetime: float,
-    priority: Priority = Priority.BULK, kind: str = "file",
-    fragment_size: int = DEFAULT_FRAGMENT_BYTES, parent_id: str | None = None,
-) -> tuple[str, Iterator[Bundle]]:
-    """The parent id and an iterator over the fragment bundles of `path` (streamed)."""
-    file = Path(path)
+def sendable_size(file: Path, fragment_size: int) -> int:
+    """The size of a file that can be sent as fragments of `fragment_size` bytes, or
+    BundleError saying why it cannot."""
     if not file.is_file():
         raise BundleError(f"cannot send {file}: not a file")
     if not 1024 <= fragment_size <= 1024 * 1024:
@@ -71,26 +67,49 @@ def split_file(
     size = file.stat().st_size
     if size > MAX_FILE_BYTES:
         raise BundleError("file too large to send")
-    sha = file_sha256(file)
-    parent = parent_id or uuid.uuid4().hex
+    return size
+
+
+@dataclass(frozen=True)
+class FragmentPlan:
+    """What every fragment of one file shares: its parent, the file and the bundle fields."""
+
+    parent_id: str
+    kind: str
+    name: str
+    size: int
+    sha256: bytes
+    source: str
+    destination: str
+    priority: Priority
+    created: float
+    lifetime: float
+
+    def fragment(self, offset: int, data: bytes) -> Bundle:
+        """The fragment bundle carrying `data`, the file's bytes at `offset`."""
+        header = [self.parent_id, self.kind, self.name, self.size, offset, self.sha256]
+        return Bundle(_fragment_id(self.parent_id, offset), self.source, self.destination,
+                      self.priority, self.created, self.lifetime, "fragment",
+                      bytes(cbor2.dumps([header, data], canonical=True)))
+
+
+def split_file(
+    path: str | Path, *, source: str, destination: str, now: float, lifetime: float,
+    priority: Priority = Priority.BULK, kind: str = "file",
+    fragment_size: int = DEFAULT_FRAGMENT_BYTES, parent_id: str | None = None,
+) -> tuple[str, Iterator[Bundle]]:
+    """The parent id and an iterator over the fragment bundles of `path` (streamed)."""
+    file = Path(path)
+    size = sendable_size(file, fragment_size)
+    plan = FragmentPlan(parent_id or uuid.uuid4().hex, kind, file.name, size, file_sha256(file),
+                        source, destination, priority, now, lifetime)
 
     def fragments() -> Iterator[Bundle]:
         with file.open("rb") as handle:
-            offset = 0
-            while True:
-                data = handle.read(fragment_size)
-                if not data and offset > 0:
-                    return
-                header = [parent, kind, file.name, size, offset, sha]
-                yield Bundle(
-                    _fragment_id(parent, offset), source, destination, priority, now, lifetime,
-                    "fragment", bytes(cbor2.dumps([header, data], canonical=True)),
-                )
-                offset += len(data)
-                if offset >= size:
-                    return
+            for offset in range(0, max(size, 1), fragment_size):  # an empty file: one
+                yield plan.fragment(offset, handle.read(fragment_size))
 
-    return parent, fragments()
+    return plan.parent_id, fragments()
 
 
 def stable_parent_id(path: str | Path) -> str:
@@ -102,7 +121,12 @@ def stable_parent_id(path: str | Path) -> str:
     """
     file = Path(path)
     stat = file.stat()
-    key = f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}:{file_sha256(file).hex()}"
+    return parent_id_of(file.name, stat.st_size, stat.st_mtime_ns, file_sha256(file))
+
+
+def parent_id_of(name: str, size: int, mtime_ns: int, sha256: bytes) -> str:
+    """The stable parent id of a file with this name, size, modification time and hash."""
+    key = f"{name}:{size}:{mtime_ns}:{sha256.hex()}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

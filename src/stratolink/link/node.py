@@ -104,6 +104,12 @@ class LinkNode(SessionTable):
         self.store.enqueue(bundle)
         self._queue_generation += 1
 
+    def submit_many(self, bundles: list[Bundle], now: float) -> None:
+        """Queue several bundles in one transaction (durable before this returns)."""
+        if bundles:
+            self.store.enqueue_many(bundles)
+            self._queue_generation += 1
+
     def submit_file(self, path: str | Path, destination: str, now: float, lifetime: float,
                     priority: Priority = Priority.BULK, kind: str = "file",
                     fragment_size: int = 64 * 1024, parent_id: str | None = None) -> str:
