@@ -35,6 +35,7 @@ from pathlib import Path
 
 from stratolink.errors import StratolinkError
 from stratolink.link.bundle import Bundle, BundleError, Priority
+from stratolink.link.connection import Connection
 from stratolink.link.events import (
     REFUSALS,
     BadBundle,
@@ -48,7 +49,13 @@ from stratolink.link.keys import TlsIdentity
 from stratolink.link.limits import ReceiveLimits
 from stratolink.link.paths import LinkSettings, PathConfig, PathStatus
 from stratolink.link.quic import pem_pin, server_configuration
-from stratolink.link.quic_internals import is_first_flight, is_terminated
+from stratolink.link.quic_internals import (
+    bytes_in_flight,
+    is_first_flight,
+    is_terminated,
+    rtt_variance_s,
+    smoothed_rtt_s,
+)
 from stratolink.link.ratelog import RateLimitedLog
 from stratolink.link.sessions import SessionTable
 from stratolink.link.store import BundleStore
@@ -57,6 +64,7 @@ log = logging.getLogger(__name__)
 FRAGMENTS_PER_TAKE = 16  # fragments written to their files per `take_deliveries` call
 IN_FLIGHT_CHECK_S = 0.1  # how often bundles in flight are checked for their timeout
 MAX_PENDING_EVENTS = 10_000  # events kept for `take_events` (a few MB at most)
+STALL_GRACE_S = 0.1  # the node running this much later than it asked counts as a stall
 
 
 class LinkNode(SessionTable):
@@ -96,6 +104,7 @@ class LinkNode(SessionTable):
         self._probe_id = 0
         self._carrier = {name: True for name in self.paths}
         self._next_in_flight_check = 0.0
+        self._awake_at = 0.0  # when the node last ran (see `_awake`)
 
     # ---- application side ----------------------------------------------------------------
 
@@ -214,6 +223,7 @@ class LinkNode(SessionTable):
                          now: float) -> bool:
         """A datagram arrived on `path` from `addr`; False if it was refused unread (then
         there is nothing new to send, and the caller need not ask)."""
+        self._awake(now)
         if path not in self.paths:
             self._emit(BadDatagram(now, path, "datagram on an unknown path"))
             return False
@@ -247,11 +257,13 @@ class LinkNode(SessionTable):
             self._forget(conn)
             self._emit(BadDatagram(now, path, f"undecryptable Initial from {addr}"))
             return False
+        conn.liveness.heard(now, outstanding=bytes_in_flight(conn.quic) > 0)
         self._process(conn, now)
         return True
 
     def datagrams_to_send(self, now: float) -> list[tuple[str, bytes, tuple[str, int]]]:
         """What to put on the wire now: (path, datagram, address)."""
+        self._awake(now)
         self._flush_store(now)
         self._maintain(now)
         self._pump(now)
@@ -275,7 +287,9 @@ class LinkNode(SessionTable):
         for conn in self._connections.values():
             if conn.established:
                 times.append(conn.last_probe + s.probe_interval_s)
-                times.append(conn.last_rx + s.dead_after_s)
+                times.append(conn.liveness.heard_at + s.dead_after_s)
+                if conn.liveness.owed_since is not None:
+                    times.append(conn.liveness.owed_since + self._silence_limit_s(conn))
         if self.is_client:
             times.extend(t for name, t in self._reconnect_at.items()
                          if self._carrier[name] and not self._client_connection(name))
@@ -285,6 +299,7 @@ class LinkNode(SessionTable):
 
     def handle_timer(self, now: float) -> None:
         """Run timers due by `now` (QUIC retransmission, probes, failure detection)."""
+        self._awake(now)
         self._flush_store(now)
         for conn in self._all_connections():
             timer = conn.quic.get_timer()
@@ -312,6 +327,23 @@ class LinkNode(SessionTable):
         level = logging.WARNING if isinstance(event, PartialFileExpired) else logging.INFO
         log.log(level, "%s %s %s %s", self.node_id, event.kind, event.path or "", detail)
 
+    def _silence_limit_s(self, conn: Connection) -> float:
+        """How long an owed answer may take on `conn`'s path (see `stratolink.link.liveness`)."""
+        s = self.settings
+        return conn.liveness.silence_limit_s(
+            smoothed_rtt_s(conn.quic), rtt_variance_s(conn.quic), s.silence_rtts,
+            min(s.min_silence_s, s.dead_after_s), s.dead_after_s)
+
+    def _awake(self, now: float) -> None:
+        """The node runs at `now`. It asks to run at least every probe interval while it has
+        sessions; a longer gap was a stall on our side (a slow disk, a busy machine), and
+        the peer's answers that came meanwhile are still unread: the gap is not its silence."""
+        gap = now - self._awake_at
+        if self._awake_at and gap > self.settings.probe_interval_s + STALL_GRACE_S:
+            for conn in self._connections.values():
+                conn.liveness.paused(gap)
+        self._awake_at = max(self._awake_at, now)
+
     def _maintain(self, now: float) -> None:
         s = self.settings
         if self.is_client:
@@ -324,12 +356,16 @@ class LinkNode(SessionTable):
             if conn.closed:
                 continue
             if conn.established:
-                if now - conn.last_rx > s.dead_after_s:
-                    self._drop(conn, now, f"nothing heard for {now - conn.last_rx:.1f} s")
+                heard = now - conn.liveness.heard_at
+                silent = conn.liveness.silent_for(now, self._silence_limit_s(conn))
+                if heard > s.dead_after_s or silent is not None:
+                    self._drop(conn, now, f"nothing heard for {heard:.2f} s" if silent is None
+                               else f"no answer for {silent:.2f} s")
                     continue
                 if now - conn.last_probe >= s.probe_interval_s:
                     self._probe_id += 1
                     conn.quic.send_ping(self._probe_id)
+                    conn.liveness.sent(now)
                     conn.last_probe = now
                 if now >= self._next_in_flight_check:
                     for stream_id, sent in list(conn.in_flight.items()):

@@ -42,7 +42,9 @@ class LinkSettings:
     """Timing of probes, failure detection and reconnection (defaults: failover under 2 s)."""
 
     probe_interval_s: float = 0.25
-    dead_after_s: float = 1.2
+    dead_after_s: float = 1.2  # nothing heard at all this long: the path is dead
+    silence_rtts: float = 3.0  # an owed answer missing this many RTTs (+4 deviations): dead
+    min_silence_s: float = 0.5  # ...but never sooner than this (0 rtts: only dead_after_s)
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 2.0
     bundle_timeout_s: float = 60.0

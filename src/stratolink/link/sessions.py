@@ -22,6 +22,7 @@ from stratolink.link.congestion import use_rate_pacing
 from stratolink.link.connection import Connection
 from stratolink.link.events import AuthFailure, BadDatagram, Failover, PathDown, PathUp
 from stratolink.link.keys import TlsIdentity
+from stratolink.link.liveness import Liveness
 from stratolink.link.paths import PathConfig
 from stratolink.link.quic import (
     MutualTlsServerConnection,
@@ -29,7 +30,11 @@ from stratolink.link.quic import (
     peer_fingerprint,
     pem_dns_name,
 )
-from stratolink.link.quic_internals import host_connection_ids, is_terminated, set_ack_delay
+from stratolink.link.quic_internals import (
+    host_connection_ids,
+    is_terminated,
+    set_ack_delay,
+)
 from stratolink.link.transfer import BundleTransfer
 
 MAX_SERVER_CONNECTIONS_PER_PATH = 64
@@ -105,7 +110,7 @@ class SessionTable(BundleTransfer):
             original_destination_connection_id=header.destination_cid,
         )
         use_rate_pacing(quic)
-        conn = Connection(quic, path, addr, now, last_rx=now,
+        conn = Connection(quic, path, addr, now, liveness=Liveness(now),
                           initial_dcid=header.destination_cid)
         if successor:
             replaced = self._pending.pop((path, addr), None)
@@ -151,7 +156,7 @@ class SessionTable(BundleTransfer):
         use_rate_pacing(quic)
         quic.connect(path.gateway_address, now=now)
         self._connections[(name, path.gateway_address)] = Connection(
-            quic, name, path.gateway_address, now, peer=None, last_rx=now)
+            quic, name, path.gateway_address, now, peer=None, liveness=Liveness(now))
         self._reconnect_at[name] = now + self._backoff[name]
         self._backoff[name] = min(self._backoff[name] * 2, self.settings.reconnect_max_s)
 
@@ -181,7 +186,7 @@ class SessionTable(BundleTransfer):
                 self._drop(conn, now, "not established")
 
     def _process(self, conn: Connection, now: float) -> None:
-        conn.last_rx = now
+        """Act on the connection's QUIC events (after a datagram or one of its timers)."""
         while (event := conn.quic.next_event()) is not None:
             if isinstance(event, events.HandshakeCompleted):
                 self._on_handshake(conn, now)

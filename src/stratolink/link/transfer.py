@@ -161,6 +161,7 @@ class BundleTransfer:
                     self.fragments_waiting |= bundle.kind == "fragment"
                 if not conn.closed:
                     conn.quic.send_stream_data(sid, ACK, end_stream=True)
+                    conn.liveness.sent(now)
         if self._acked:
             batch_ids, self._acked = self._acked, []
             self.store.acknowledge_many(batch_ids)
@@ -215,6 +216,7 @@ class BundleTransfer:
                     conn.add_in_flight(stream_id, SentBundle(bundle.id, len(data),
                                                              int(bundle.priority), now))
                     added_urgent |= bundle.priority <= Priority.NAVIGATION
+                conn.liveness.sent(now)
                 self.store.mark_sent_many([b.id for b in batch], conn.path, now)
             if added_urgent:
                 self._urgent_first(conn)
