@@ -400,6 +400,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             result["goodput_fraction"] = goodput1 / rate_bps
             log(f"  {seconds1:.1f} s, {goodput1 / 1e6:.2f} Mbit/s; navigation rows during it: "
                 f"{len(nav)}, p50 {percentile(nav, 0.5):.3f} s, p99 {percentile(nav, 0.99):.3f} s")
+            slowest = sorted(during, key=lambda lat: flight.sent[lat] - watch.seen[lat])[:3]
+            log("  slowest rows (written s after the file was dropped: waited s): " + ", ".join(
+                f"{flight.sent[lat] - start:.1f}: {watch.seen[lat] - flight.sent[lat]:.2f}"
+                for lat in slowest))
 
             # Two paths.
             flight = Flight(run, work, [0, 1])
