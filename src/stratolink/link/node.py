@@ -1,8 +1,10 @@
 """LinkNode: one end of a stratolink link, sans-I/O, over QUIC on several provider paths.
 
 The node owns a durable `BundleStore`. It keeps a QUIC connection (mutual TLS, pinned keys)
-on every provider path, probes each, declares a path dead when it has heard nothing for
-`dead_after_s` and moves that path's unacknowledged bundles to the others. Bundles travel one
+on every provider path, probes each, declares a path dead when an answer owed on it is
+missing for a few of its round trips while the peer answers elsewhere, or when it heard
+nothing at all for longer (`stratolink.link.liveness`), and moves that path's
+unacknowledged bundles to the others. Bundles travel one
 per QUIC stream; the receiver answers on the same stream once the bundle is committed to its
 own store, and only then does the sender forget it. Urgent bundles are served first at every
 level: the store hands them out first, the most preferred path takes them first whatever
@@ -34,7 +36,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from stratolink.errors import StratolinkError
-from stratolink.link.bundle import Bundle, BundleError, Priority
+from stratolink.link.bundle import Bundle, Priority
 from stratolink.link.connection import Connection
 from stratolink.link.events import (
     REFUSALS,
@@ -44,7 +46,7 @@ from stratolink.link.events import (
     LinkEvent,
     PartialFileExpired,
 )
-from stratolink.link.fragment import Reassembler, split_file
+from stratolink.link.fragment import CompletedFile, Reassembler, split_file
 from stratolink.link.keys import TlsIdentity
 from stratolink.link.limits import ReceiveLimits
 from stratolink.link.paths import LinkSettings, PathConfig, PathStatus
@@ -149,15 +151,14 @@ class LinkNode(SessionTable):
         out = self._not_handed_out(self.store.pending_deliveries(limit, fragments=False))
         fragments = self.store.pending_deliveries(FRAGMENTS_PER_TAKE, fragments=True)
         self.fragments_waiting = len(fragments) >= FRAGMENTS_PER_TAKE  # more than taken
-        for bundle in fragments:
-            try:
-                done = self.reassembler.add(bundle, now)
-                if done is not None:
-                    self.store.receive(done.as_bundle(bundle.source, self.node_id, now), now)
-            except (BundleError, OSError, ValueError) as exc:
+        for bundle, done in zip(fragments, self.reassembler.add_many(fragments, now),
+                                strict=True):
+            if isinstance(done, CompletedFile):
+                self.store.receive(done.as_bundle(bundle.source, self.node_id, now), now)
+            elif done is not None:
                 # Refused (bad name, over a limit, disk error): this file only.
                 self._emit(BadBundle(now, None,
-                                     f"fragment {bundle.id} from {bundle.source}: {exc}"))
+                                     f"fragment {bundle.id} from {bundle.source}: {done}"))
         if fragments:
             # Writing a fragment again at its offset is harmless: no need to wait for the disk.
             self.store.mark_delivered_many([b.id for b in fragments], durable=False)
@@ -257,7 +258,7 @@ class LinkNode(SessionTable):
             self._forget(conn)
             self._emit(BadDatagram(now, path, f"undecryptable Initial from {addr}"))
             return False
-        conn.liveness.heard(now, outstanding=bytes_in_flight(conn.quic) > 0)
+        conn.liveness.heard(now, bytes_in_flight(conn.quic) > 0, self._silence_limit_s(conn))
         self._process(conn, now)
         return True
 
@@ -287,9 +288,11 @@ class LinkNode(SessionTable):
         for conn in self._connections.values():
             if conn.established:
                 times.append(conn.last_probe + s.probe_interval_s)
-                times.append(conn.liveness.heard_at + s.dead_after_s)
+                times.append(conn.liveness.heard_at + s.peer_silent_after_s)
                 if conn.liveness.owed_since is not None:
-                    times.append(conn.liveness.owed_since + self._silence_limit_s(conn))
+                    due = conn.liveness.owed_since + self._silence_limit_s(conn)
+                    if due > self._awake_at:  # else it was checked: the probes recheck it
+                        times.append(due)
         if self.is_client:
             times.extend(t for name, t in self._reconnect_at.items()
                          if self._carrier[name] and not self._client_connection(name))
@@ -334,6 +337,19 @@ class LinkNode(SessionTable):
             smoothed_rtt_s(conn.quic), rtt_variance_s(conn.quic), s.silence_rtts,
             min(s.min_silence_s, s.dead_after_s), s.dead_after_s)
 
+    def _answers_elsewhere(self, conn: Connection, now: float, limit_s: float) -> bool:
+        """Whether the peer answers on another path while an answer is overdue on `conn`
+        (there steadily since the answer became owed here, and within the last half of
+        `conn`'s silence limit): then `conn`'s path is what fails, not the peer. A process
+        that stalls falls silent on every path at once (what it sent before still trickles
+        in for a while), and moving its bundles to another path would only send them
+        twice."""
+        owed = conn.liveness.owed_since
+        return owed is not None and any(
+            c is not conn and c.established and c.peer == conn.peer
+            and c.liveness.heard_at >= now - limit_s / 2 and c.liveness.steady_since(owed)
+            for c in self._connections.values())
+
     def _awake(self, now: float) -> None:
         """The node runs at `now`. It asks to run at least every probe interval while it has
         sessions; a longer gap was a stall on our side (a slow disk, a busy machine), and
@@ -357,8 +373,11 @@ class LinkNode(SessionTable):
                 continue
             if conn.established:
                 heard = now - conn.liveness.heard_at
-                silent = conn.liveness.silent_for(now, self._silence_limit_s(conn))
-                if heard > s.dead_after_s or silent is not None:
+                limit = self._silence_limit_s(conn)
+                silent = conn.liveness.silent_for(now, limit)
+                if silent is not None and not self._answers_elsewhere(conn, now, limit):
+                    silent = None  # the peer (or we) stalled, not this path: wait longer
+                if heard > s.peer_silent_after_s or silent is not None:
                     self._drop(conn, now, f"nothing heard for {heard:.2f} s" if silent is None
                                else f"no answer for {silent:.2f} s")
                     continue
