@@ -101,9 +101,11 @@ class Run:
 
 def profiler(run: Run, pid: int, out: Path) -> subprocess.Popen[Any]:
     """py-spy sampling process `pid` into `out` (collapsed stacks) until interrupted."""
+    beside = Path(sys.executable).parent / "py-spy"  # else the one on PATH
     return run.start(subprocess.Popen(
-        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--rate",
-         "100", "--format", "raw", "--nonblocking", "--output", str(out)],
+        [str(beside) if beside.exists() else "py-spy", "record", "--pid", str(pid), "--rate",
+         "100", "--format", "raw", "--nonblocking", "--threads", "--idle", "--output",
+         str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
 

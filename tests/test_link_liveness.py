@@ -30,18 +30,19 @@ def test_the_silence_limit_follows_the_round_trip_time() -> None:
 
 def test_silence_counts_only_while_an_answer_is_owed_and_we_listen() -> None:
     live = Liveness(0.0)
-    live.heard(1.0, False, 0.5)
+    live.heard(1.0, outstanding=False)
     assert live.silent_for(5.0, 0.5) is None  # nothing owed: quiet is fine
     live.sent(5.0)
     live.sent(5.3)  # owed since the first
     assert live.silent_for(5.4, 0.5) is None
     assert live.silent_for(5.6, 0.5) == 5.6 - 5.0
-    assert live.steady_since(1.0)
-    live.heard(5.7, True, 0.5)  # answered late, more in flight: owed from now
-    assert live.owed_since == 5.7
-    assert not live.steady_since(5.0) and live.steady_since(5.7)  # the late answer counts
+    # The peer answers on another path meanwhile: this one fails once that lasts.
+    assert not live.answered_elsewhere(5.6, 0.15)
+    assert live.answered_elsewhere(5.8, 0.15)
+    live.heard(5.9, outstanding=True)  # answered after all, more in flight: owed from now
+    assert live.owed_since == 5.9 and live.elsewhere_since is None
     live.paused(2.0)  # we did not run for 2 s: that is not the peer's silence
-    assert live.silent_for(8.0, 0.5) is None and live.heard_at == 7.7
+    assert live.silent_for(8.2, 0.5) is None and live.heard_at == 7.9
 
 
 def test_a_cut_path_is_declared_dead_within_a_few_round_trips(tmp_path: Path) -> None:

@@ -6,10 +6,11 @@ something unacknowledged outstanding (data in flight when it last heard from the
 the first probe or bundle it sent after that) until it next hears anything. It declares the
 peer gone when that silence passes `rtts` smoothed round trips plus four RTT deviations,
 never less than `floor_s` (a lost probe is retransmitted and answered within that) and
-never more than `ceiling_s`, and only while the peer still answers steadily on another path
-(a peer that stalls, its process busy or its machine overloaded, falls silent on every path
-at once, and its answers resume on all of them: moving its bundles would not help). The
-node's plain "nothing heard at all" limit stays for the rest.
+never more than `ceiling_s`, and only once the peer has answered on another path since the
+answer here became overdue, and a little longer (a peer that stalls, its process busy or its
+machine overloaded, falls silent on every path at once and resumes on all of them within
+moments: moving its bundles would not help). The node's plain "nothing heard at all" limit
+stays for the rest.
 
 Our own stalls are not the peer's silence: when the node was not run for a while (a long
 disk flush, a busy machine), the datagrams that arrived meanwhile are still unread, so the
@@ -27,24 +28,21 @@ class Liveness:
 
     heard_at: float  # when anything last arrived from the peer
     owed_since: float | None = None  # when an answer became owed (None: nothing outstanding)
-    answering_since: float | None = None  # since when no answer came later than its limit
+    elsewhere_since: float | None = None  # first seen answering elsewhere while overdue here
 
-    def __post_init__(self) -> None:
-        if self.answering_since is None:
-            self.answering_since = self.heard_at
-
-    def heard(self, now: float, outstanding: bool, limit_s: float) -> None:
-        """Something arrived; `outstanding`: we still have unacknowledged data in flight;
-        `limit_s`: the silence limit (an answer later than that ends a steady spell)."""
-        if self.owed_since is not None and now - self.owed_since > limit_s:
-            self.answering_since = now
+    def heard(self, now: float, outstanding: bool) -> None:
+        """Something arrived; `outstanding`: we still have unacknowledged data in flight."""
         self.heard_at = now
         self.owed_since = now if outstanding else None
+        self.elsewhere_since = None
 
-    def steady_since(self, time_s: float) -> bool:
-        """Whether every answer since `time_s` came within its limit (the peer kept
-        answering here all along)."""
-        return self.answering_since is not None and self.answering_since <= time_s
+    def answered_elsewhere(self, now: float, margin_s: float) -> bool:
+        """The peer answered on another path while an answer is overdue here: True once
+        that has gone on for `margin_s` (after a stall of the peer, its answers resume on
+        every path within moments of each other; on a failed path they never do)."""
+        if self.elsewhere_since is None:
+            self.elsewhere_since = now
+        return now - self.elsewhere_since >= margin_s
 
     def sent(self, now: float) -> None:
         """We sent something the peer must answer (a probe, a bundle or its acknowledgement)."""
@@ -56,6 +54,7 @@ class Liveness:
         self.heard_at += away_s
         if self.owed_since is not None:
             self.owed_since += away_s
+        self.elsewhere_since = None
 
     def silence_limit_s(self, srtt_s: float | None, rttvar_s: float | None, rtts: float,
                         floor_s: float, ceiling_s: float) -> float:

@@ -67,6 +67,7 @@ FRAGMENTS_PER_TAKE = 16  # fragments written to their files per `take_deliveries
 IN_FLIGHT_CHECK_S = 0.1  # how often bundles in flight are checked for their timeout
 MAX_PENDING_EVENTS = 10_000  # events kept for `take_events` (a few MB at most)
 STALL_GRACE_S = 0.1  # the node running this much later than it asked counts as a stall
+EVIDENCE_SHARE = 0.3  # of a path's silence limit: its peer answering elsewhere for this long
 
 
 class LinkNode(SessionTable):
@@ -258,7 +259,7 @@ class LinkNode(SessionTable):
             self._forget(conn)
             self._emit(BadDatagram(now, path, f"undecryptable Initial from {addr}"))
             return False
-        conn.liveness.heard(now, bytes_in_flight(conn.quic) > 0, self._silence_limit_s(conn))
+        conn.liveness.heard(now, outstanding=bytes_in_flight(conn.quic) > 0)
         self._process(conn, now)
         return True
 
@@ -290,7 +291,10 @@ class LinkNode(SessionTable):
                 times.append(conn.last_probe + s.probe_interval_s)
                 times.append(conn.liveness.heard_at + s.peer_silent_after_s)
                 if conn.liveness.owed_since is not None:
-                    due = conn.liveness.owed_since + self._silence_limit_s(conn)
+                    limit = self._silence_limit_s(conn)
+                    due = conn.liveness.owed_since + limit
+                    if conn.liveness.elsewhere_since is not None:
+                        due = conn.liveness.elsewhere_since + limit * EVIDENCE_SHARE
                     if due > self._awake_at:  # else it was checked: the probes recheck it
                         times.append(due)
         if self.is_client:
@@ -337,18 +341,14 @@ class LinkNode(SessionTable):
             smoothed_rtt_s(conn.quic), rtt_variance_s(conn.quic), s.silence_rtts,
             min(s.min_silence_s, s.dead_after_s), s.dead_after_s)
 
-    def _answers_elsewhere(self, conn: Connection, now: float, limit_s: float) -> bool:
-        """Whether the peer answers on another path while an answer is overdue on `conn`
-        (there steadily since the answer became owed here, and within the last half of
-        `conn`'s silence limit): then `conn`'s path is what fails, not the peer. A process
-        that stalls falls silent on every path at once (what it sent before still trickles
-        in for a while), and moving its bundles to another path would only send them
-        twice."""
+    def _answers_elsewhere(self, conn: Connection, limit_s: float) -> bool:
+        """Whether the peer answered on another path since an answer became overdue on
+        `conn` (owed for over `limit_s`): then `conn`'s path may be what fails, not the
+        peer (see `Liveness.answered_elsewhere`)."""
         owed = conn.liveness.owed_since
         return owed is not None and any(
             c is not conn and c.established and c.peer == conn.peer
-            and c.liveness.heard_at >= now - limit_s / 2 and c.liveness.steady_since(owed)
-            for c in self._connections.values())
+            and c.liveness.heard_at >= owed + limit_s for c in self._connections.values())
 
     def _awake(self, now: float) -> None:
         """The node runs at `now`. It asks to run at least every probe interval while it has
@@ -375,7 +375,9 @@ class LinkNode(SessionTable):
                 heard = now - conn.liveness.heard_at
                 limit = self._silence_limit_s(conn)
                 silent = conn.liveness.silent_for(now, limit)
-                if silent is not None and not self._answers_elsewhere(conn, now, limit):
+                if silent is not None and not (
+                        self._answers_elsewhere(conn, limit)
+                        and conn.liveness.answered_elsewhere(now, limit * EVIDENCE_SHARE)):
                     silent = None  # the peer (or we) stalled, not this path: wait longer
                 if heard > s.peer_silent_after_s or silent is not None:
                     self._drop(conn, now, f"nothing heard for {heard:.2f} s" if silent is None
