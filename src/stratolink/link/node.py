@@ -173,9 +173,10 @@ class LinkNode(SessionTable):
         self._handed_out.update(b.id for b in out)
         return out
 
-    def mark_delivered(self, bundle_id: str) -> None:
-        """The application has used a delivered bundle."""
-        self.store.mark_delivered(bundle_id)
+    def mark_delivered(self, bundle_id: str, durable: bool = True) -> None:
+        """The application has used a delivered bundle (`durable=False`: without waiting for
+        the disk, for an application that itself recognises a bundle handed out twice)."""
+        self.store.mark_delivered_many([bundle_id], durable)
         self._handed_out.discard(bundle_id)
         self._arrival_paths.pop(bundle_id, None)
 
