@@ -37,7 +37,6 @@ from pathlib import Path
 
 from stratolink.errors import StratolinkError
 from stratolink.link.bundle import Bundle, Priority
-from stratolink.link.connection import Connection
 from stratolink.link.events import (
     REFUSALS,
     BadBundle,
@@ -55,19 +54,15 @@ from stratolink.link.quic_internals import (
     bytes_in_flight,
     is_first_flight,
     is_terminated,
-    rtt_variance_s,
-    smoothed_rtt_s,
 )
 from stratolink.link.ratelog import RateLimitedLog
-from stratolink.link.sessions import SessionTable
+from stratolink.link.sessions import EVIDENCE_SHARE, SessionTable
 from stratolink.link.store import BundleStore
 
 log = logging.getLogger(__name__)
 FRAGMENTS_PER_TAKE = 16  # fragments written to their files per `take_deliveries` call
 IN_FLIGHT_CHECK_S = 0.1  # how often bundles in flight are checked for their timeout
 MAX_PENDING_EVENTS = 10_000  # events kept for `take_events` (a few MB at most)
-STALL_GRACE_S = 0.1  # the node running this much later than it asked counts as a stall
-EVIDENCE_SHARE = 0.3  # of a path's silence limit: its peer answering elsewhere for this long
 
 
 class LinkNode(SessionTable):
@@ -107,7 +102,6 @@ class LinkNode(SessionTable):
         self._probe_id = 0
         self._carrier = {name: True for name in self.paths}
         self._next_in_flight_check = 0.0
-        self._awake_at = 0.0  # when the node last ran (see `_awake`)
 
     # ---- application side ----------------------------------------------------------------
 
@@ -334,32 +328,6 @@ class LinkNode(SessionTable):
         # A partial file given up is data removed: a warning.
         level = logging.WARNING if isinstance(event, PartialFileExpired) else logging.INFO
         log.log(level, "%s %s %s %s", self.node_id, event.kind, event.path or "", detail)
-
-    def _silence_limit_s(self, conn: Connection) -> float:
-        """How long an owed answer may take on `conn`'s path (see `stratolink.link.liveness`)."""
-        s = self.settings
-        return conn.liveness.silence_limit_s(
-            smoothed_rtt_s(conn.quic), rtt_variance_s(conn.quic), s.silence_rtts,
-            min(s.min_silence_s, s.dead_after_s), s.dead_after_s)
-
-    def _answers_elsewhere(self, conn: Connection, limit_s: float) -> bool:
-        """Whether the peer answered on another path since an answer became overdue on
-        `conn` (owed for over `limit_s`): then `conn`'s path may be what fails, not the
-        peer (see `Liveness.answered_elsewhere`)."""
-        owed = conn.liveness.owed_since
-        return owed is not None and any(
-            c is not conn and c.established and c.peer == conn.peer
-            and c.liveness.heard_at >= owed + limit_s for c in self._connections.values())
-
-    def _awake(self, now: float) -> None:
-        """The node runs at `now`. It asks to run at least every probe interval while it has
-        sessions; a longer gap was a stall on our side (a slow disk, a busy machine), and
-        the peer's answers that came meanwhile are still unread: the gap is not its silence."""
-        gap = now - self._awake_at
-        if self._awake_at and gap > self.settings.probe_interval_s + STALL_GRACE_S:
-            for conn in self._connections.values():
-                conn.liveness.paused(gap)
-        self._awake_at = max(self._awake_at, now)
 
     def _maintain(self, now: float) -> None:
         s = self.settings
