@@ -101,9 +101,11 @@ class Run:
 
 def profiler(run: Run, pid: int, out: Path) -> subprocess.Popen[Any]:
     """py-spy sampling process `pid` into `out` (collapsed stacks) until interrupted."""
+    beside = Path(sys.executable).parent / "py-spy"  # else the one on PATH
     return run.start(subprocess.Popen(
-        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--rate",
-         "100", "--format", "raw", "--nonblocking", "--output", str(out)],
+        [str(beside) if beside.exists() else "py-spy", "record", "--pid", str(pid), "--rate",
+         "100", "--format", "raw", "--nonblocking", "--threads", "--idle", "--output",
+         str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
 
@@ -400,6 +402,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             result["goodput_fraction"] = goodput1 / rate_bps
             log(f"  {seconds1:.1f} s, {goodput1 / 1e6:.2f} Mbit/s; navigation rows during it: "
                 f"{len(nav)}, p50 {percentile(nav, 0.5):.3f} s, p99 {percentile(nav, 0.99):.3f} s")
+            slowest = sorted(during, key=lambda lat: flight.sent[lat] - watch.seen[lat])[:3]
+            log("  slowest rows (written s after the file was dropped: waited s): " + ", ".join(
+                f"{flight.sent[lat] - start:.1f}: {watch.seen[lat] - flight.sent[lat]:.2f}"
+                for lat in slowest))
 
             # Two paths.
             flight = Flight(run, work, [0, 1])

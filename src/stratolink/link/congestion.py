@@ -3,9 +3,11 @@
 Provider links lose packets to radio, not to congestion; a loss-based controller (Reno,
 CUBIC) collapses at 1% loss. This controller estimates the bottleneck rate from what is
 delivered per round trip (windowed maximum) and the minimum RTT, in the manner of BBR:
-start-up doubles the window each round until the rate stops growing, then packets are paced
-at the estimated rate times a gain that cycles around 1 to probe for more (1.25, then 0.8 to
-drain the queue the probe built), and the window caps the data in flight at twice the
+start-up doubles the window each round until the rate stops growing, a drain phase then
+paces below the rate until the queue start-up built in front of the bottleneck is gone (else
+it would stand there for good, delaying urgent packets), then packets are paced at the
+estimated rate times a gain that cycles around 1 to probe for more (1.25, then 0.8 to drain
+the queue the probe built), and the window caps the data in flight at twice the
 bandwidth-delay product. Isolated losses change neither; only persistent congestion resets.
 
 aioquic paces at window / smoothed RTT, which would keep a standing queue of a full
@@ -76,6 +78,7 @@ class RateBasedCongestionControl(QuicCongestionControl):
         self._min_rtt: float | None = None
         self._srtt = 0.1
         self._startup = True
+        self._draining = False  # after start-up, until the data in flight is one BDP
         self._plateau_rounds = 0
         self._round_best = 0.0
         self._round_start = 0.0
@@ -108,8 +111,18 @@ class RateBasedCongestionControl(QuicCongestionControl):
                     self._plateau_rounds += 1
                 if self._plateau_rounds >= 3 and bw > 0:
                     self._startup = False
+                    self._draining = True
                     self._cycle_start = now
             return
+        if self._draining:
+            bdp = bw * (self._min_rtt or self._srtt)
+            if self.bytes_in_flight > bdp:
+                self.pacing_rate = bw / STARTUP_GAIN
+                self.congestion_window = int(max(WINDOW_GAIN * bdp,
+                                                 K_MINIMUM_WINDOW * 4 * self._mss))
+                return
+            self._draining = False
+            self._cycle, self._cycle_start = 2, now  # on into the cycle, at gain 1
         if now - self._cycle_start >= window:
             self._cycle = (self._cycle + 1) % len(PROBE_GAINS)
             self._cycle_start = now
@@ -132,6 +145,7 @@ class RateBasedCongestionControl(QuicCongestionControl):
     def on_persistent_congestion(self) -> None:
         self.congestion_window = K_INITIAL_WINDOW * self._mss
         self._startup = True
+        self._draining = False
         self._plateau_rounds = 0
         self._round_best = 0.0
         self._max_rate.clear()

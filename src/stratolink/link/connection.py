@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from aioquic.quic.connection import QuicConnection
 
+from stratolink.link.liveness import Liveness
+
 
 @dataclass
 class SentBundle:
@@ -27,7 +29,7 @@ class Connection:
     created: float
     peer: str | None = None
     established: bool = False
-    last_rx: float = 0.0
+    liveness: Liveness = field(default_factory=lambda: Liveness(0.0))  # does the peer answer
     last_probe: float = 0.0
     in_flight: dict[int, SentBundle] = field(default_factory=dict)
     receiving: dict[int, bytearray] = field(default_factory=dict)

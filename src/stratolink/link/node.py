@@ -1,8 +1,10 @@
 """LinkNode: one end of a stratolink link, sans-I/O, over QUIC on several provider paths.
 
 The node owns a durable `BundleStore`. It keeps a QUIC connection (mutual TLS, pinned keys)
-on every provider path, probes each, declares a path dead when it has heard nothing for
-`dead_after_s` and moves that path's unacknowledged bundles to the others. Bundles travel one
+on every provider path, probes each, declares a path dead when an answer owed on it is
+missing for a few of its round trips while the peer answers elsewhere, or when it heard
+nothing at all for longer (`stratolink.link.liveness`), and moves that path's
+unacknowledged bundles to the others. Bundles travel one
 per QUIC stream; the receiver answers on the same stream once the bundle is committed to its
 own store, and only then does the sender forget it. Urgent bundles are served first at every
 level: the store hands them out first, the most preferred path takes them first whatever
@@ -34,7 +36,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from stratolink.errors import StratolinkError
-from stratolink.link.bundle import Bundle, BundleError, Priority
+from stratolink.link.bundle import Bundle, Priority
 from stratolink.link.events import (
     REFUSALS,
     BadBundle,
@@ -43,14 +45,18 @@ from stratolink.link.events import (
     LinkEvent,
     PartialFileExpired,
 )
-from stratolink.link.fragment import Reassembler, split_file
+from stratolink.link.fragment import CompletedFile, Reassembler, split_file
 from stratolink.link.keys import TlsIdentity
 from stratolink.link.limits import ReceiveLimits
 from stratolink.link.paths import LinkSettings, PathConfig, PathStatus
 from stratolink.link.quic import pem_pin, server_configuration
-from stratolink.link.quic_internals import is_first_flight, is_terminated
+from stratolink.link.quic_internals import (
+    bytes_in_flight,
+    is_first_flight,
+    is_terminated,
+)
 from stratolink.link.ratelog import RateLimitedLog
-from stratolink.link.sessions import SessionTable
+from stratolink.link.sessions import EVIDENCE_SHARE, SessionTable
 from stratolink.link.store import BundleStore
 
 log = logging.getLogger(__name__)
@@ -104,6 +110,12 @@ class LinkNode(SessionTable):
         self.store.enqueue(bundle)
         self._queue_generation += 1
 
+    def submit_many(self, bundles: list[Bundle], now: float) -> None:
+        """Queue several bundles in one transaction (durable before this returns)."""
+        if bundles:
+            self.store.enqueue_many(bundles)
+            self._queue_generation += 1
+
     def submit_file(self, path: str | Path, destination: str, now: float, lifetime: float,
                     priority: Priority = Priority.BULK, kind: str = "file",
                     fragment_size: int = 64 * 1024, parent_id: str | None = None) -> str:
@@ -134,15 +146,14 @@ class LinkNode(SessionTable):
         out = self._not_handed_out(self.store.pending_deliveries(limit, fragments=False))
         fragments = self.store.pending_deliveries(FRAGMENTS_PER_TAKE, fragments=True)
         self.fragments_waiting = len(fragments) >= FRAGMENTS_PER_TAKE  # more than taken
-        for bundle in fragments:
-            try:
-                done = self.reassembler.add(bundle, now)
-                if done is not None:
-                    self.store.receive(done.as_bundle(bundle.source, self.node_id, now), now)
-            except (BundleError, OSError, ValueError) as exc:
+        for bundle, done in zip(fragments, self.reassembler.add_many(fragments, now),
+                                strict=True):
+            if isinstance(done, CompletedFile):
+                self.store.receive(done.as_bundle(bundle.source, self.node_id, now), now)
+            elif done is not None:
                 # Refused (bad name, over a limit, disk error): this file only.
                 self._emit(BadBundle(now, None,
-                                     f"fragment {bundle.id} from {bundle.source}: {exc}"))
+                                     f"fragment {bundle.id} from {bundle.source}: {done}"))
         if fragments:
             # Writing a fragment again at its offset is harmless: no need to wait for the disk.
             self.store.mark_delivered_many([b.id for b in fragments], durable=False)
@@ -156,9 +167,10 @@ class LinkNode(SessionTable):
         self._handed_out.update(b.id for b in out)
         return out
 
-    def mark_delivered(self, bundle_id: str) -> None:
-        """The application has used a delivered bundle."""
-        self.store.mark_delivered(bundle_id)
+    def mark_delivered(self, bundle_id: str, durable: bool = True) -> None:
+        """The application has used a delivered bundle (`durable=False`: without waiting for
+        the disk, for an application that itself recognises a bundle handed out twice)."""
+        self.store.mark_delivered_many([bundle_id], durable)
         self._handed_out.discard(bundle_id)
         self._arrival_paths.pop(bundle_id, None)
 
@@ -208,6 +220,7 @@ class LinkNode(SessionTable):
                          now: float) -> bool:
         """A datagram arrived on `path` from `addr`; False if it was refused unread (then
         there is nothing new to send, and the caller need not ask)."""
+        self._awake(now)
         if path not in self.paths:
             self._emit(BadDatagram(now, path, "datagram on an unknown path"))
             return False
@@ -241,11 +254,13 @@ class LinkNode(SessionTable):
             self._forget(conn)
             self._emit(BadDatagram(now, path, f"undecryptable Initial from {addr}"))
             return False
+        conn.liveness.heard(now, outstanding=bytes_in_flight(conn.quic) > 0)
         self._process(conn, now)
         return True
 
     def datagrams_to_send(self, now: float) -> list[tuple[str, bytes, tuple[str, int]]]:
         """What to put on the wire now: (path, datagram, address)."""
+        self._awake(now)
         self._flush_store(now)
         self._maintain(now)
         self._pump(now)
@@ -269,7 +284,14 @@ class LinkNode(SessionTable):
         for conn in self._connections.values():
             if conn.established:
                 times.append(conn.last_probe + s.probe_interval_s)
-                times.append(conn.last_rx + s.dead_after_s)
+                times.append(conn.liveness.heard_at + s.peer_silent_after_s)
+                if conn.liveness.owed_since is not None:
+                    limit = self._silence_limit_s(conn)
+                    due = conn.liveness.owed_since + limit
+                    if conn.liveness.elsewhere_since is not None:
+                        due = conn.liveness.elsewhere_since + limit * EVIDENCE_SHARE
+                    if due > self._awake_at:  # else it was checked: the probes recheck it
+                        times.append(due)
         if self.is_client:
             times.extend(t for name, t in self._reconnect_at.items()
                          if self._carrier[name] and not self._client_connection(name))
@@ -279,6 +301,7 @@ class LinkNode(SessionTable):
 
     def handle_timer(self, now: float) -> None:
         """Run timers due by `now` (QUIC retransmission, probes, failure detection)."""
+        self._awake(now)
         self._flush_store(now)
         for conn in self._all_connections():
             timer = conn.quic.get_timer()
@@ -318,12 +341,21 @@ class LinkNode(SessionTable):
             if conn.closed:
                 continue
             if conn.established:
-                if now - conn.last_rx > s.dead_after_s:
-                    self._drop(conn, now, f"nothing heard for {now - conn.last_rx:.1f} s")
+                heard = now - conn.liveness.heard_at
+                limit = self._silence_limit_s(conn)
+                silent = conn.liveness.silent_for(now, limit)
+                if silent is not None and not (
+                        self._answers_elsewhere(conn, limit)
+                        and conn.liveness.answered_elsewhere(now, limit * EVIDENCE_SHARE)):
+                    silent = None  # the peer (or we) stalled, not this path: wait longer
+                if heard > s.peer_silent_after_s or silent is not None:
+                    self._drop(conn, now, f"nothing heard for {heard:.2f} s" if silent is None
+                               else f"no answer for {silent:.2f} s")
                     continue
                 if now - conn.last_probe >= s.probe_interval_s:
                     self._probe_id += 1
                     conn.quic.send_ping(self._probe_id)
+                    conn.liveness.sent(now)
                     conn.last_probe = now
                 if now >= self._next_in_flight_check:
                     for stream_id, sent in list(conn.in_flight.items()):

@@ -42,7 +42,14 @@ class LinkSettings:
     """Timing of probes, failure detection and reconnection (defaults: failover under 2 s)."""
 
     probe_interval_s: float = 0.25
+    # A path is dead when an answer is owed on it for `silence_rtts` round trips (plus four
+    # deviations; at least `min_silence_s`, at most `dead_after_s`; 0 rtts: `dead_after_s`)
+    # while the peer answers on another path, or when nothing at all was heard on it for
+    # `peer_silent_after_s` (the peer itself may be stalled: a busy machine, a long flush).
     dead_after_s: float = 1.2
+    silence_rtts: float = 3.0
+    min_silence_s: float = 0.5
+    peer_silent_after_s: float = 3.0
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 2.0
     bundle_timeout_s: float = 60.0

@@ -4,8 +4,9 @@ aioquic's public API drives a connection but does not expose a few things the li
 its state (to tell a handshake that never decrypted from a live one), the connection ids
 it answers to (to route a datagram to a session or a waiting handshake), its round-trip
 time, congestion controller and pacer (to size the bulk budget and pace at the measured
-rate), the order in which it serves streams (urgent first), its acknowledgement delay, the
-switch that makes a server ask for a client certificate, and the peer's certificate.
+rate), the RTT's deviation and the bytes in flight (to tell a silent peer), the order in
+which it serves streams (urgent first), its acknowledgement delay, the switch that makes a
+server ask for a client certificate, and the peer's certificate.
 
 `pyproject.toml` pins aioquic to the minor version these were checked against;
 `tests/test_link_quic_internals.py` fails, naming what is missing, if an upgrade moves them.
@@ -24,7 +25,7 @@ CHECKED_AIOQUIC = "1.7.2"
 # (owner, attribute) pairs read or written below, for `missing_internals`.
 _CONNECTION_ATTRIBUTES = ("_state", "_host_cids", "_loss", "_ack_delay", "_streams_queue",
                           "_events")
-_RECOVERY_ATTRIBUTES = ("_rtt_smoothed", "_cc", "_pacer")
+_RECOVERY_ATTRIBUTES = ("_rtt_smoothed", "_rtt_variance", "_cc", "_pacer")
 _TLS_ATTRIBUTES = ("_request_client_certificate", "_peer_certificate")
 
 
@@ -52,6 +53,16 @@ def smoothed_rtt_s(quic: QuicConnection) -> float | None:
     """The smoothed round-trip time (None or 0 before the first measurement)."""
     value = quic._loss._rtt_smoothed
     return float(value) if value else None
+
+
+def rtt_variance_s(quic: QuicConnection) -> float | None:
+    """The round-trip time's mean deviation (None before the first measurement)."""
+    return float(quic._loss._rtt_variance) if quic._loss._rtt_smoothed else None
+
+
+def bytes_in_flight(quic: QuicConnection) -> int:
+    """Bytes sent and not yet acknowledged or declared lost."""
+    return int(quic._loss._cc.bytes_in_flight)
 
 
 def congestion_control(quic: QuicConnection) -> Any:

@@ -40,7 +40,7 @@ SEND_ERROR_LOG_INTERVAL_S = 10.0
 RECV_BATCH = 64  # datagrams read per wake-up before the node answers
 RECV_BYTES = 65536
 MAX_SEND_BACKLOG = 4096  # datagrams waiting for a full socket buffer; beyond: dropped
-FRAGMENT_INTERVAL_S = 0.05  # while fragments wait, the application runs at least this often
+FRAGMENT_INTERVAL_S = 0.05  # the application runs this often while fragments wait or it is busy
 MAX_INBOX = 8192  # datagrams read but not yet handed to the node; beyond: dropped
 TIMER_SLACK_S = 0.0005  # a scheduled wake-up this close to the wanted time is kept
 T = TypeVar("T")
@@ -198,15 +198,14 @@ class UdpLinkRunner:
     def __init__(self, node: LinkNode, clock: Callable[[], float] = time.time,
                  on_wake: Callable[[float], object] | None = None,
                  passes: Callable[[str], bool] | None = None,
-                 app_interval_s: float | None = None) -> None:
-        """`passes(path)`, if given, says whether datagrams may cross that path now (a
-        modem without service drops them both ways); `app_interval_s`, if given, runs the
-        application at least that often (for one that must look at something outside the
-        link now and then, such as a gateway's command queue)."""
+                 app_interval_s: float | None = None,
+                 busy: Callable[[], bool] | None = None) -> None:
+        """`passes(path)`: may datagrams cross that path now (a modem without service drops
+        them); `app_interval_s`: run the application that often at least (a gateway polls its
+        commands); `busy()`: has it work it does a piece per run (queueing a big file)."""
         self.node = node
         self.clock = clock
-        self.on_wake = on_wake
-        self.passes = passes
+        self.on_wake, self.passes, self.busy = on_wake, passes, busy
         self.app_interval_s = app_interval_s
         self._sockets: dict[str, _PathSocket] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -384,7 +383,7 @@ class UdpLinkRunner:
             self._failures.log(now, "link loop", f"link loop: the application step failed "
                                f"({type(exc).__name__}: {str(exc)[:200]}); the link keeps "
                                "running")
-        if self.node.fragments_waiting:  # the application takes them a few at a time
+        if self.node.fragments_waiting or (self.busy is not None and self.busy()):
             self._app_due = min(self._app_due, now + FRAGMENT_INTERVAL_S)
 
     async def stop(self) -> None:

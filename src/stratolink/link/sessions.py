@@ -5,7 +5,8 @@ The ground (server) accepts a handshake only from a well-formed Initial, at most
 per path; a session counts only once its peer presented a pinned key. A new handshake from
 the address of an established session (the peer restarted, or someone forged its address)
 waits beside it and replaces it only once it completes with a pinned key. A session dropped
-for any reason gives its bundles in flight back to the queue, for the other paths.
+for any reason gives its bundles in flight back to the queue, for the other paths; one is
+dropped for silence as `stratolink.link.liveness` says.
 
 `SessionTable` is the part of `LinkNode` that does this.
 """
@@ -22,6 +23,7 @@ from stratolink.link.congestion import use_rate_pacing
 from stratolink.link.connection import Connection
 from stratolink.link.events import AuthFailure, BadDatagram, Failover, PathDown, PathUp
 from stratolink.link.keys import TlsIdentity
+from stratolink.link.liveness import Liveness
 from stratolink.link.paths import PathConfig
 from stratolink.link.quic import (
     MutualTlsServerConnection,
@@ -29,12 +31,20 @@ from stratolink.link.quic import (
     peer_fingerprint,
     pem_dns_name,
 )
-from stratolink.link.quic_internals import host_connection_ids, is_terminated, set_ack_delay
+from stratolink.link.quic_internals import (
+    host_connection_ids,
+    is_terminated,
+    rtt_variance_s,
+    set_ack_delay,
+    smoothed_rtt_s,
+)
 from stratolink.link.transfer import BundleTransfer
 
 MAX_SERVER_CONNECTIONS_PER_PATH = 64
 MAX_HANDSHAKES_PER_HOST = 8  # unfinished handshakes one IP address may hold on a path
 ACK_DELAY_S = 0.005  # QUIC acknowledgements at most this late (peers allow 25 ms)
+STALL_GRACE_S = 0.1  # the node running this much later than it asked counts as a stall
+EVIDENCE_SHARE = 0.2  # of a path's silence limit: its peer answering elsewhere for this long
 
 
 class SessionTable(BundleTransfer):
@@ -57,6 +67,7 @@ class SessionTable(BundleTransfer):
         self._client_config: QuicConfiguration | None = None
         self._reconnect_at = {name: 0.0 for name in self.paths}
         self._backoff = {name: self.settings.reconnect_min_s for name in self.paths}
+        self._awake_at = 0.0  # when the node last ran (see `_awake`)
 
     @staticmethod
     def _owns(conn: Connection, data: bytes) -> bool:
@@ -105,7 +116,7 @@ class SessionTable(BundleTransfer):
             original_destination_connection_id=header.destination_cid,
         )
         use_rate_pacing(quic)
-        conn = Connection(quic, path, addr, now, last_rx=now,
+        conn = Connection(quic, path, addr, now, liveness=Liveness(now),
                           initial_dcid=header.destination_cid)
         if successor:
             replaced = self._pending.pop((path, addr), None)
@@ -151,7 +162,7 @@ class SessionTable(BundleTransfer):
         use_rate_pacing(quic)
         quic.connect(path.gateway_address, now=now)
         self._connections[(name, path.gateway_address)] = Connection(
-            quic, name, path.gateway_address, now, peer=None, last_rx=now)
+            quic, name, path.gateway_address, now, peer=None, liveness=Liveness(now))
         self._reconnect_at[name] = now + self._backoff[name]
         self._backoff[name] = min(self._backoff[name] * 2, self.settings.reconnect_max_s)
 
@@ -160,6 +171,8 @@ class SessionTable(BundleTransfer):
         self._forget(conn)
         sents = conn.clear_in_flight()
         self._released.extend(sent.bundle_id for sent in sents)
+        if conn.established:  # the next path takes them at once, beyond its bulk budget
+            self._moved_bytes += sum(sent.size for sent in sents)
         self._flush_store(now)
         moved = len(sents)
         if not is_terminated(conn.quic):
@@ -175,13 +188,39 @@ class SessionTable(BundleTransfer):
             if moved:
                 self._emit(Failover(now, conn.path, moved))
 
+    def _silence_limit_s(self, conn: Connection) -> float:
+        """How long an owed answer may take on `conn`'s path (see `stratolink.link.liveness`)."""
+        s = self.settings
+        return conn.liveness.silence_limit_s(
+            smoothed_rtt_s(conn.quic), rtt_variance_s(conn.quic), s.silence_rtts,
+            min(s.min_silence_s, s.dead_after_s), s.dead_after_s)
+
+    def _answers_elsewhere(self, conn: Connection, limit_s: float) -> bool:
+        """Whether the peer answered on another path since an answer became overdue on
+        `conn` (owed for over `limit_s`): then `conn`'s path may be what fails, not the
+        peer (see `Liveness.answered_elsewhere`)."""
+        owed = conn.liveness.owed_since
+        return owed is not None and any(
+            c is not conn and c.established and c.peer == conn.peer
+            and c.liveness.heard_at >= owed + limit_s for c in self._connections.values())
+
+    def _awake(self, now: float) -> None:
+        """The node runs at `now`. It asks to run at least every probe interval while it has
+        sessions; a longer gap was a stall on our side (a slow disk, a busy machine), and
+        the peer's answers that came meanwhile are still unread: the gap is not its silence."""
+        gap = now - self._awake_at
+        if self._awake_at and gap > self.settings.probe_interval_s + STALL_GRACE_S:
+            for conn in self._connections.values():
+                conn.liveness.paused(gap)
+        self._awake_at = max(self._awake_at, now)
+
     def _gc(self, now: float, force: bool = False) -> None:
         for conn in self._all_connections():
             if not conn.established and (force or now - conn.created > 10.0):
                 self._drop(conn, now, "not established")
 
     def _process(self, conn: Connection, now: float) -> None:
-        conn.last_rx = now
+        """Act on the connection's QUIC events (after a datagram or one of its timers)."""
         while (event := conn.quic.next_event()) is not None:
             if isinstance(event, events.HandshakeCompleted):
                 self._on_handshake(conn, now)

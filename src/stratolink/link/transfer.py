@@ -60,6 +60,7 @@ class BundleTransfer:
         self._acked: list[str] = []  # sent bundles the peer has, not yet forgotten
         self._released: list[str] = []  # sent bundles to queue again
         self._queue_generation = 0  # changes whenever the outbound queue may have grown
+        self._moved_bytes = 0  # bundles of a failed path, sent again before the budget says
 
     def _emit(self, event: LinkEvent) -> None:
         raise NotImplementedError  # the node records and logs events
@@ -161,6 +162,7 @@ class BundleTransfer:
                     self.fragments_waiting |= bundle.kind == "fragment"
                 if not conn.closed:
                     conn.quic.send_stream_data(sid, ACK, end_stream=True)
+                    conn.liveness.sent(now)
         if self._acked:
             batch_ids, self._acked = self._acked, []
             self.store.acknowledge_many(batch_ids)
@@ -189,6 +191,11 @@ class BundleTransfer:
                 s.min_in_flight_bytes,
                 BULK_BDP_GAIN * rate * rtt + BULK_SLACK_BUNDLES * 65536)))
             max_priority = None if path.stripe_bulk or conn is live[0] else Priority.TELEMETRY
+            if max_priority is None and self._moved_bytes:
+                # A failed path's bundles (the oldest queued) leave now, not once this
+                # path's own bulk in flight has drained.
+                limit += min(self._moved_bytes, s.max_in_flight_bytes)
+                self._moved_bytes = 0
             added_urgent = False
             while len(conn.in_flight) < s.max_bundles_in_flight:
                 budget = limit - conn.in_flight_bytes
@@ -215,6 +222,7 @@ class BundleTransfer:
                     conn.add_in_flight(stream_id, SentBundle(bundle.id, len(data),
                                                              int(bundle.priority), now))
                     added_urgent |= bundle.priority <= Priority.NAVIGATION
+                conn.liveness.sent(now)
                 self.store.mark_sent_many([b.id for b in batch], conn.path, now)
             if added_urgent:
                 self._urgent_first(conn)

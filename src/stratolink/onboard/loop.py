@@ -31,6 +31,7 @@ from stratolink.errors import InvalidParameterError
 from stratolink.link.bundle import Bundle, BundleError
 from stratolink.link.fragment import stable_parent_id
 from stratolink.link.node import LinkNode
+from stratolink.link.splitter import FileSplitter
 from stratolink.navigation.evaluate import pressure_at
 from stratolink.onboard.agent import OnboardAgent, Outbox, remove_sent_file
 from stratolink.world.sensors import SensorReading, sun_seen_from
@@ -60,7 +61,10 @@ class OnboardLoop:
         on_bundle: BundleHook | None = None,
         on_file: FileHook | None = None,
         on_uplink: UplinkHook | None = None,
+        file_piece_bytes: int | None = None,
     ) -> None:
+        """`file_piece_bytes`, if given, queues files that much at a time (see
+        `advance_files`) rather than whole when they are handed over."""
         self.agent = agent
         self.node = node  # drivers may swap it (a restarted link process)
         self.actuator = actuator
@@ -68,6 +72,8 @@ class OnboardLoop:
         self.on_bundle, self.on_file, self.on_uplink = on_bundle, on_file, on_uplink
         self.generated = 0  # bundles and files handed to the link (or dropped without one)
         self.commanded_altitude_m: float | None = None
+        self.file_piece_bytes = file_piece_bytes
+        self._splitting: dict[Path, FileSplitter] = {}  # files being queued, oldest first
 
     def submit(self, out: Outbox, now: float) -> None:
         """Actuator lines first (a cut-down is done before it is reported), then the agent's
@@ -85,6 +91,12 @@ class OnboardLoop:
             self._send_file(path, kind, now)
 
     def _send_file(self, path: Path, kind: str, now: float) -> None:
+        if self.node is not None and self.file_piece_bytes is not None:
+            self._splitting[path] = FileSplitter(
+                path, source=self.node.node_id, destination=self.agent.ground_id, now=now,
+                lifetime=self.agent.config.science_lifetime_s, kind=kind)
+            self.advance_files(now)
+            return
         lifetime = self.agent.config.science_lifetime_s
         if self.node is not None:
             size = path.stat().st_size
@@ -97,6 +109,38 @@ class OnboardLoop:
                 self.on_file(parent, size, now)
         self.generated += 1
         remove_sent_file(path)
+
+    @property
+    def files_pending(self) -> bool:
+        """Whether files are being queued a piece at a time (`advance_files` has work)."""
+        return bool(self._splitting)
+
+    def advance_files(self, now: float) -> None:
+        """Queue the next piece (`file_piece_bytes` of work) of the oldest file being queued.
+
+        A file of 100 MB queued whole would hold the link's thread for over a second, and a
+        navigation reading behind it; in pieces, each waits for at most one piece. The file
+        stays where it is until its last fragment is queued: after a restart it is queued
+        again under the same ids (what was queued already is deduplicated)."""
+        if not self._splitting or self.node is None or self.file_piece_bytes is None:
+            return
+        path, splitter = next(iter(self._splitting.items()))
+        try:
+            self.node.submit_many(splitter.advance(self.file_piece_bytes), now)
+        except (BundleError, OSError) as exc:
+            splitter.close()
+            del self._splitting[path]
+            if self.spool_dir is not None and path.parent == self.spool_dir:
+                self._refuse_spool_file(path, exc)
+            else:
+                log.warning("file %r not sent: %s", path.name[:60], exc)
+            return
+        if splitter.done and splitter.parent_id is not None:
+            del self._splitting[path]
+            if self.on_file is not None:
+                self.on_file(splitter.parent_id, splitter.size, now)
+            self.generated += 1
+            remove_sent_file(path)
 
     def deliver(self, bundle: Bundle, now: float) -> None:
         """One bundle from the ground to the agent; its answers (acks) go back down.
@@ -118,6 +162,7 @@ class OnboardLoop:
         for bundle in self.node.take_deliveries(now):
             self.deliver(bundle, now)
             self.node.mark_delivered(bundle.id)
+        self.advance_files(now)
 
     def sense(self, reading: SensorReading) -> float:
         """One sensor reading: the agent acts on it; returns the altitude to hold (m)."""
@@ -137,7 +182,7 @@ class OnboardLoop:
         if self.spool_dir is None or not self.spool_dir.is_dir():
             return
         for path in sorted(self.spool_dir.iterdir()):
-            if not path.is_file() or path.name.startswith("."):
+            if not path.is_file() or path.name.startswith(".") or path in self._splitting:
                 continue
             try:
                 settled = time.time() - path.stat().st_mtime >= SPOOL_SETTLE_S

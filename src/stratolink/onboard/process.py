@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from stratolink.link.node import LinkNode
 
 DRAIN_S = 5.0
+FILE_PIECE_BYTES = 1 << 20  # a spooled file is queued this much per run of the loop
 
 
 def _ground_certificate(config: FlightRunConfig) -> bytes:
@@ -152,8 +153,10 @@ async def run_flight(config: FlightRunConfig, *, seconds: float | None, lines: T
         out.write(json.dumps(line) + "\n")
         out.flush()
 
-    loop_core = OnboardLoop(agent, node, actuator=actuator, spool_dir=config.spool_dir)
-    runner = UdpLinkRunner(node, on_wake=loop_core.on_link)
+    loop_core = OnboardLoop(agent, node, actuator=actuator, spool_dir=config.spool_dir,
+                            file_piece_bytes=FILE_PIECE_BYTES)
+    runner = UdpLinkRunner(node, on_wake=loop_core.on_link,
+                           busy=lambda: loop_core.files_pending)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

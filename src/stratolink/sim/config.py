@@ -31,7 +31,8 @@ DEMO_LAUNCH_TIME = 1_767_225_600.0 + 9 * 86400.0  # 2026-01-10T00:00Z (austral s
 MISSION_LINK_SETTINGS = LinkSettings(probe_interval_s=10.0, dead_after_s=30.0,
                                      reconnect_min_s=1.0, reconnect_max_s=30.0,
                                      idle_timeout_s=60.0, expiry_check_s=60.0,
-                                     bundle_timeout_s=120.0)
+                                     bundle_timeout_s=120.0, silence_rtts=0.0,
+                                     peer_silent_after_s=60.0)
 
 
 @dataclass(frozen=True)

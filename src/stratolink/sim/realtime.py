@@ -29,7 +29,7 @@ from stratolink.sim.network import MISSION_LINK_SETTINGS
 
 # On loopback in real time: quick probes and failure detection, short back-off.
 REALTIME_SETTINGS = replace(MISSION_LINK_SETTINGS, probe_interval_s=1.0, dead_after_s=4.0,
-                            reconnect_max_s=2.0)
+                            reconnect_max_s=2.0, peer_silent_after_s=10.0)
 
 
 def _free_ports(count: int) -> list[int]:
