@@ -134,9 +134,11 @@ def _unacknowledged(counts: dict[str, int]) -> int:
     return counts["queued"] + counts["in_flight"]
 
 
-def _any_path_up(node: LinkNode) -> bool:
-    """Whether the node has a link session up on some path (read on the link thread)."""
-    return any(status.up for status in node.status.values())
+def _ground_reached(node: LinkNode) -> bool:
+    """Whether a link session has been up on some path during this run (read on the link
+    thread). A session can be down for a moment (a reconnect after a silence); the question
+    is whether the ground is reachable at all."""
+    return any(status.up or status.changed_at > 0.0 for status in node.status.values())
 
 
 async def run_flight(config: FlightRunConfig, *, seconds: float | None, lines: TextIO,
@@ -203,12 +205,13 @@ async def run_flight(config: FlightRunConfig, *, seconds: float | None, lines: T
                 await runner.call(loop_core.sense, reading)  # on the link thread
                 readings += 1
         # Before stopping, give what is unacknowledged a moment to be acknowledged, but only
-        # over a link session that is up: with no ground reachable there is nothing to wait
-        # for, and every bundle stays queued on disk for the next run anyway.
+        # if the ground was reached during this run: with none reachable there is nothing to
+        # wait for, and every bundle stays queued on disk for the next run anyway.
         drain_end = time.time() + DRAIN_S
-        while (time.time() < drain_end and _unacknowledged(node.store.counts())
-               and await runner.call(_any_path_up, node)):
-            await asyncio.sleep(0.2)
+        if await runner.call(_ground_reached, node):
+            while time.time() < drain_end and _unacknowledged(node.store.counts()):
+                runner.wake()
+                await asyncio.sleep(0.2)
     finally:
         await runner.stop()
         agent.verifier.close()
