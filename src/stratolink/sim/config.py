@@ -17,7 +17,6 @@ from stratolink.configfile import check_keys, instant, number, read_toml
 from stratolink.errors import InvalidParameterError
 from stratolink.link.contract import validate_action
 from stratolink.link.emulator import LinkProfile
-from stratolink.link.paths import LinkSettings
 from stratolink.onboard.agent import AgentConfig
 from stratolink.onboard.runconfig import AGENT_TIMING_KEYS, agent_timing
 from stratolink.winds.datasets import resolve_entries
@@ -25,14 +24,6 @@ from stratolink.world.coverage import Provider, default_providers
 
 WANAKA = (-44.70, 169.13)  # a long-duration balloon launch site in New Zealand
 DEMO_LAUNCH_TIME = 1_767_225_600.0 + 9 * 86400.0  # 2026-01-10T00:00Z (austral summer)
-
-# Link timing for long windows and gaps: probes and failure detection in seconds, and a
-# reconnection back-off that does not hammer a path the modem says is up but silent.
-MISSION_LINK_SETTINGS = LinkSettings(probe_interval_s=10.0, dead_after_s=30.0,
-                                     reconnect_min_s=1.0, reconnect_max_s=30.0,
-                                     idle_timeout_s=60.0, expiry_check_s=60.0,
-                                     bundle_timeout_s=120.0, silence_rtts=0.0,
-                                     peer_silent_after_s=60.0)
 
 
 @dataclass(frozen=True)
