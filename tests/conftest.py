@@ -29,6 +29,18 @@ settings.register_profile("explore", max_examples=1000, **_COMMON)  # type: igno
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "stratolink"))
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With pytest-xdist workers: compile the numba kernels once, here in the controlling
+    process, before the workers start (they then load them from numba's cache instead of
+    each compiling the same kernels at once). Takes a second when the cache is warm."""
+    config = session.config
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        return
+    from warm_kernels import warm_numba_cache
+
+    warm_numba_cache()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the files that hold slow tests first. The suite runs on two workers that take
     whole files (`--dist loadfile`); starting the long files early keeps one worker from
