@@ -98,6 +98,7 @@ class OnboardLoop:
             self.advance_files(now)
             return
         lifetime = self.agent.config.science_lifetime_s
+        parent, size = None, 0
         if self.node is not None:
             size = path.stat().st_size
             # The id is fixed by the file: after a kill while its fragments were being
@@ -105,8 +106,14 @@ class OnboardLoop:
             # ground).
             parent = self.node.submit_file(path, self.agent.ground_id, now=now, kind=kind,
                                            lifetime=lifetime, parent_id=stable_parent_id(path))
-            if self.on_file is not None:
-                self.on_file(parent, size, now)
+        self._file_handed_over(path, parent, size, now)
+
+    def _file_handed_over(self, path: Path, parent_id: str | None, size: int,
+                          now: float) -> None:
+        """Every fragment of `path` is queued (or, with no link, it is dropped): count it,
+        report it and remove it from the spool."""
+        if parent_id is not None and self.on_file is not None:
+            self.on_file(parent_id, size, now)
         self.generated += 1
         remove_sent_file(path)
 
@@ -137,10 +144,7 @@ class OnboardLoop:
             return
         if splitter.done and splitter.parent_id is not None:
             del self._splitting[path]
-            if self.on_file is not None:
-                self.on_file(splitter.parent_id, splitter.size, now)
-            self.generated += 1
-            remove_sent_file(path)
+            self._file_handed_over(path, splitter.parent_id, splitter.size, now)
 
     def deliver(self, bundle: Bundle, now: float) -> None:
         """One bundle from the ground to the agent; its answers (acks) go back down.
