@@ -6,6 +6,8 @@ Property tests are derandomised by default so that a test run is reproducible; s
 """
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,16 +31,26 @@ settings.register_profile("explore", max_examples=1000, **_COMMON)  # type: igno
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "stratolink"))
 
 
+_warm_up: subprocess.Popen[bytes] | None = None
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """With pytest-xdist workers: compile the numba kernels once, here in the controlling
-    process, before the workers start (they then load them from numba's cache instead of
-    each compiling the same kernels at once). Takes a second when the cache is warm."""
+    """With pytest-xdist workers: compile the numba kernels once (`warm_kernels`), in a
+    process of its own while the workers start and collect, so that they load the kernels
+    from numba's cache instead of each compiling the same ones at once."""
+    global _warm_up
     config = session.config
     if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
         return
-    from warm_kernels import warm_numba_cache
+    _warm_up = subprocess.Popen([sys.executable, str(Path(__file__).with_name("warm_kernels.py"))])
 
-    warm_numba_cache()
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Tests are handed out once the kernels are compiled (a failure to compile is left to
+    the tests that use them to report)."""
+    if _warm_up is not None:
+        _warm_up.wait()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

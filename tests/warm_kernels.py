@@ -3,8 +3,8 @@
 The kernels are compiled on first use and cached next to their source (`cache=True`). On a
 fresh checkout every pytest-xdist worker would otherwise compile the same kernels at the same
 time (about half a minute of a core each, inside whichever test first flies a gridded
-field). Compiled once here, by the controlling process while the workers start, they are
-loaded from the cache by every worker.
+field). Compiled once by this script, which `conftest.py` runs while the workers start and
+collect, they are loaded from the cache by every worker.
 
 The calls go through the public entry points (`predict`, `predict_ensemble`, the superpressure
 drift, the planner's wind cache) with the argument types the tests use, so the signatures
