@@ -110,12 +110,17 @@ def register(app: typer.Typer) -> None:
         data_weight: float = typer.Option(
             4.0, help="planner-comms: hours of station time one delivered GB is worth."
         ),
+        resume: bool = typer.Option(
+            False, help="Keep the flights an interrupted run with the same settings and code "
+            "finished (in --out) and fly only the rest.",
+        ),
     ) -> None:
         """Fly controllers in the true synthetic wind, deciding on forecasts; report TWR50 etc."""
         from stratolink.navigation.evaluate import EvalSettings, compare, summarise
         from stratolink.navigation.scenarios import SUITES, make_suite
         from stratolink.navigation.suite import default_workers, plot_flights, results_json
         from stratolink.sim.evaluate import WorldFactory, run_suite
+        from stratolink.sim.flightlog import FlightLog, flight_key
         from stratolink.world.model import check_world_available, coverage_world, default_world
 
         if suite not in SUITES:
@@ -151,8 +156,15 @@ def register(app: typer.Typer) -> None:
         settings = EvalSettings(data_weight_h_per_gb=data_weight)
         err = make_console(stderr=True)
         console = make_console()
+        by_index = {case.index: case for case in cases}
+
+        def key_of(scenario: Any, controller: str) -> str:
+            return flight_key(suite, scenario, controller, settings)
+
         started = time.perf_counter()
-        with Progress(
+        log_path = out / f"navigate-eval-{suite}.flights.jsonl"
+        with FlightLog(log_path, resume=resume, warn=lambda m: err.print(
+                f"[yellow]warning:[/] {m}", highlight=False)) as log, Progress(
             TextColumn("[bold]navigate-eval[/] {task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -163,15 +175,33 @@ def register(app: typer.Typer) -> None:
                 f"{suite}: {len(cases)} scenarios x {len(names)} controllers, {n_workers} workers",
                 total=len(cases) * len(names),
             )
+
+            resumed = [0]
+
+            def flown(scenario: Any, controller: str) -> Any:
+                earlier = log.previous(key_of(scenario, controller))
+                if earlier is not None:
+                    resumed[0] += 1
+                    progress.advance(task)
+                return earlier
+
+            def finished(result: Any) -> None:
+                log.add(key_of(by_index[result.scenario], result.controller), result)
+                progress.advance(task)
+
             results = run_suite(
                 cases,
                 names,
                 settings,
                 workers=n_workers,
                 world_factory=world_factory,
-                on_result=lambda _r: progress.advance(task),
+                on_result=finished,
+                flown=flown,
             )
         wall = time.perf_counter() - started
+        if resume:
+            err.print(f"resumed {resumed[0]} of {len(results)} flights from {log_path}",
+                      highlight=False)
         summary = summarise(results)
         table = Table(
             title=f"navigate-eval: suite {suite} ({cases[0].error_model} forecast error), "

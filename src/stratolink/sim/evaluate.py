@@ -190,26 +190,35 @@ def run_suite(
     workers: int | None = None,
     world_factory: WorldFactory = default_world,
     on_result: Callable[[FlightResult], None] | None = None,
+    flown: Callable[[Scenario, str], FlightResult | None] | None = None,
 ) -> list[FlightResult]:
     """Fly every controller through every scenario, across `workers` processes.
 
     Results come back sorted by (scenario, controller order); `on_result` is called as
-    each flight finishes (for progress bars).
+    each new flight finishes (for progress bars and the flight log). `flown(scenario,
+    controller)` gives a flight already flown (a resumed run's), which is not flown again.
     """
     settings = settings or EvalSettings()
     workers = workers or default_workers()
-    tasks = [(s, c) for s in scenarios for c in controllers]
+    results: list[FlightResult] = []
+    tasks = []
+    for scenario in scenarios:
+        for controller in controllers:
+            earlier = None if flown is None else flown(scenario, controller)
+            if earlier is None:
+                tasks.append((scenario, controller))
+            else:
+                results.append(earlier)
     # Longest work first keeps the cores busy to the end.
     tasks.sort(key=lambda sc: (sc[1] != "planner", -sc[0].duration_s))
-    results: list[FlightResult] = []
-    if workers == 1:
+    if workers == 1 or len(tasks) <= 1:
         for scenario, controller in tasks:
             result = _run_one(scenario, controller, settings, world_factory)
             results.append(result)
             if on_result is not None:
                 on_result(result)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
             futures = [
                 pool.submit(_run_one, scenario, controller, settings, world_factory)
                 for scenario, controller in tasks
