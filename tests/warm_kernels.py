@@ -7,8 +7,9 @@ field). Compiled once by this script, which `conftest.py` runs while the workers
 collect, they are loaded from the cache by every worker.
 
 The calls go through the public entry points (`predict`, `predict_ensemble`, the superpressure
-drift, the planner's wind cache) with the argument types the tests use, so the signatures
-compiled are the ones the tests need; any other signature is still compiled on demand.
+drift, the planner's wind cache, a short planner flight) with the argument types the tests
+use, so the signatures compiled are the ones the tests need; any other signature is still
+compiled on demand.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import xarray as xr
 from stratolink.atmosphere import altitude_from_pressure
 from stratolink.flight.predict import predict, predict_ensemble
 from stratolink.flight.profiles import CruiseProfile, Launch, StandardProfile, SuperpressureProfile
+from stratolink.navigation.scenarios import make_suite
 from stratolink.navigation.windcache import GriddedForecastCache
+from stratolink.sim.evaluate import run_suite
 from stratolink.winds.gridded_field import GriddedWindField
 
 
@@ -46,8 +49,8 @@ def small_gridded_field() -> GriddedWindField:
 
 
 def warm_numba_cache() -> None:
-    """Fly each compiled path once (standard, cruise, a parallel ensemble, the drift) and
-    sample the planner's wind cache."""
+    """Fly each compiled path once (standard, cruise, a parallel ensemble, the drift), sample
+    the planner's wind cache and let the planner decide a few times."""
     field = small_gridded_field()
     launch = Launch(lat=48.0, lon=0.0, alt=100.0, time=1_780_272_000.0 + 3600.0)
     predict(field, launch, StandardProfile(), dt=60.0, max_hours=6.0)
@@ -58,6 +61,7 @@ def warm_numba_cache() -> None:
     cache = GriddedForecastCache(field, launch.time, launch.time + 3600.0, 48.0, 0.0,
                                  np.arange(15_000.0, 20_001.0, 1000.0), half_width_m=100e3)
     cache.sample(np.full(4, launch.time), np.full(4, 48.1), np.zeros(4), np.full(4, 16e3))
+    run_suite(make_suite("small", count=1, duration_h=0.5), ["planner"], workers=1)
 
 
 if __name__ == "__main__":
