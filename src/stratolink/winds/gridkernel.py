@@ -165,15 +165,28 @@ def sample_at(
                t_w * wy0 * wx0, t_w * wy0 * x_w, t_w * y_w * wx0, t_w * y_w * x_w)
 
     # The lower level k of the bracket: the largest level whose blended height is <= alt,
-    # within 0 .. nlev-2, walked to from the hint.
+    # within 0 .. nlev-2, walked to from the hint. The hint is usually right (the level
+    # changes every few steps of a flight), so heights and winds of its two levels are
+    # blended in one pass over the corners: each corner's two levels of u, v and height lie
+    # side by side, where blending heights first and winds after would read every corner
+    # twice. A wrong hint costs the winds' blend once more, at the level found.
     shared = ints[I_SHARED_HEIGHT]
     k = min(max(hint, 0), nlev - 2)
+    h_lo = h_hi = u_lo = u_hi = v_lo = v_hi = 0.0
+    for c in range(8):
+        row = rows[c]
+        w = weights[c]
+        u_lo += w * u[row, k]
+        u_hi += w * u[row, k + 1]
+        v_lo += w * v[row, k]
+        v_hi += w * v[row, k + 1]
+        if not shared:
+            h_lo += w * height[row, k]
+            h_hi += w * height[row, k + 1]
     if shared:
         h_lo = float(height[0, k])
         h_hi = float(height[0, k + 1])
-    else:
-        h_lo = _blend(height, rows, weights, k)
-        h_hi = _blend(height, rows, weights, k + 1)
+    hinted = k
     while k > 0 and h_lo > alt:
         k -= 1
         h_hi = h_lo
@@ -186,16 +199,13 @@ def sample_at(
         return math.nan, math.nan, ALT_ABOVE, k
     if k == 0 and alt < min(floats[F_LOWEST_ALT], h_lo):
         return math.nan, math.nan, ALT_BELOW, k
+    if k != hinted:
+        u_lo = _blend(u, rows, weights, k)
+        u_hi = _blend(u, rows, weights, k + 1)
+        v_lo = _blend(v, rows, weights, k)
+        v_hi = _blend(v, rows, weights, k + 1)
     f = min((alt - h_lo) / (h_hi - h_lo), 1.0)  # f < 0 below the bottom level: extrapolation
-    uu = 0.0
-    vv = 0.0
-    for c in range(8):
-        row = rows[c]
-        w_lo = weights[c] * (1.0 - f)
-        w_hi = weights[c] * f
-        uu += w_lo * u[row, k] + w_hi * u[row, k + 1]
-        vv += w_lo * v[row, k] + w_hi * v[row, k + 1]
-    return uu, vv, OK, k
+    return (1.0 - f) * u_lo + f * u_hi, (1.0 - f) * v_lo + f * v_hi, OK, k
 
 
 @numba.njit(cache=True)
