@@ -140,7 +140,7 @@ def _drift_passes(grid: Any, t: float, slots: Any, n: int, lat: Any, lon: Any, a
                 ts, qa = t + half, 0.5 * (a0[i] + a1[i])
             if ts != t_last:  # the same few times for (nearly) every member
                 t_last = ts
-                t_status, t_lo, t_w = gridkernel.time_bracket(times, ints, ts)
+                t_status, t_lo, t_w = gridkernel.time_bracket(times, ints, floats, ts)
             uu, vv, status, hint[j] = gridkernel.sample_at(
                 times, lats, lon_nodes, u, v, height, ints, floats, t_status, t_lo, t_w,
                 q_lat[i], q_lon[i], qa, hint[j])

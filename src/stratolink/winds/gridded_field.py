@@ -193,10 +193,13 @@ class GriddedWindField(WindField):
             ints[gk.I_STEADY] = self.steady
             ints[gk.I_SHARED_HEIGHT] = self._height is None
             ints[gk.I_UNI_T], ints[gk.I_UNI_LAT], ints[gk.I_UNI_LON] = self._uniform
-            floats = np.zeros(3)
+            floats = np.zeros(gk.FLOAT_PARAMS)
             floats[gk.F_LON_LAST] = self.longitudes[-1]
             floats[gk.F_LOWEST_ALT] = LOWEST_ALTITUDE_M
             floats[gk.F_HEIGHT_TOL] = _HEIGHT_TOLERANCE
+            floats[gk.F_INV_STEP_T] = gk.inverse_step(self.times)
+            floats[gk.F_INV_STEP_LAT] = gk.inverse_step(self.latitudes)
+            floats[gk.F_INV_STEP_LON] = gk.inverse_step(self._lon_nodes)
             height = self._height
             if height is None:
                 assert self._std_heights is not None
