@@ -175,11 +175,13 @@ def sample_at(
                t_w * wy0 * wx0, t_w * wy0 * x_w, t_w * y_w * wx0, t_w * y_w * x_w)
 
     # The lower level k of the bracket: the largest level whose blended height is <= alt,
-    # within 0 .. nlev-2, walked to from the hint. The hint is usually right (the level
-    # changes every few steps of a flight), so heights and winds of its two levels are
-    # blended in one pass over the corners: each corner's two levels of u, v and height lie
-    # side by side, where blending heights first and winds after would read every corner
-    # twice. A wrong hint costs the winds' blend once more, at the level found.
+    # within 0 .. nlev-2, walked to from the hint. The hint is usually right (a flight
+    # changes level every few steps), so the heights and the winds of its two levels are
+    # blended in one pass over the corners (levels k and k+1 of a corner lie side by side
+    # in each of height, u and v): blending the heights first and the winds after the search
+    # read every corner twice and made the winds wait for the search. A wrong hint costs the
+    # winds' blend again at the level found. Each level is blended, then the two blends are
+    # weighted by f, as `GriddedWindField.sample` (and Tawhiri) does.
     shared = ints[I_SHARED_HEIGHT]
     k = min(max(hint, 0), nlev - 2)
     h_lo = h_hi = u_lo = u_hi = v_lo = v_hi = 0.0
