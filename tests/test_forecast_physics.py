@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike
 
 from gfs_like import CYCLE_SECONDS, gfs_grid, write_hourly_files
 from stratolink.errors import OutOfRangeError, StratolinkError
-from stratolink.flight import compiled
+from stratolink.flight import compiled, vertical
 from stratolink.flight.motion import drift
 from stratolink.flight.predict import (
     CruiseProfile,
@@ -143,6 +143,21 @@ def test_lock_step_groups_fly_exactly_as_one_group(
         for table in ("time", "lat", "lon", "alt"):
             np.testing.assert_array_equal(getattr(split.trajectory.events, table)[stage],
                                           getattr(one.trajectory.events, table)[stage])
+
+
+def test_the_kernels_table_lookup_is_numpys_interp_to_the_bit() -> None:
+    """The descent-speed table lookup the kernel uses instead of numba's allocating
+    `np.interp`: nodes, points between them, the ends, beyond them, and NaN."""
+    xp = vertical._DENSITY_TABLE_ALT
+    fp = vertical._LOG_DENSITY_TABLE
+    rng = np.random.default_rng(2)
+    queries = np.concatenate([xp[::97], rng.uniform(-10.0, 80_010.0, 2000),
+                              [-1.0, 0.0, 1e-9, 79_999.999, 80_000.0, 9e4, np.nan]])
+    got = np.array([compiled._interp(float(x), xp, fp) for x in queries])
+    np.testing.assert_array_equal(got, np.interp(queries, xp, fp))
+    uneven = np.array([0.0, 1.0, 5.0, 5.5, 40.0])
+    got = np.array([compiled._interp(float(x), uneven, uneven ** 2) for x in queries / 2000])
+    np.testing.assert_array_equal(got, np.interp(queries / 2000, uneven, uneven ** 2))
 
 
 def test_rk4_converges_at_fourth_order_in_a_sheared_rotating_wind() -> None:

@@ -54,13 +54,41 @@ _POLAR_CAP_DEG = geo.POLAR_CAP_DEG
 _ASCENT, _FLOAT, _DESCENT, _LANDED = (int(s) for s in Stage)
 
 
-@numba.njit(cache=True)
+@gridkernel.no_refcount(inline="always")
+def _interp(x: float, xp: Any, fp: Any) -> float:
+    """`np.interp(x, xp, fp)` for one value, to the bit, without allocating.
+
+    numba's `np.interp` allocates arrays even for one value and binary-searches the table;
+    called twice per descending member and step, that cost more than the rest of the step.
+    Here the index is guessed from the table's mean step (exact for `vertical`'s evenly
+    spaced table) and corrected by walking, so any ascending table gives numpy's answer."""
+    n = xp.size
+    if math.isnan(x):
+        return x
+    if x <= xp[0]:
+        return fp[0]
+    if x >= xp[n - 1]:
+        return fp[n - 1]
+    j = int((x - xp[0]) * ((n - 1) / (xp[n - 1] - xp[0])))
+    j = min(max(j, 0), n - 2)
+    while xp[j] > x:
+        j -= 1
+    while xp[j + 1] <= x:
+        j += 1
+    if xp[j] == x:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    return slope * (x - xp[j]) + fp[j]
+
+
+@gridkernel.no_refcount(inline="always")
 def _speed(alt: float, rate: float, dependent: int, table_alt: Any, log_rho: Any,
            rho0: float) -> float:
+    """`vertical.descent_speed` at one altitude (the sea-level `rate` if not `dependent`)."""
     if not dependent:
         return rate
     h = min(max(alt, 0.0), 80_000.0)
-    return rate * math.sqrt(rho0 / math.exp(np.interp(h, table_alt, log_rho)))
+    return rate * math.sqrt(rho0 / math.exp(_interp(h, table_alt, log_rho)))
 
 
 @gridkernel.no_refcount(error_model="numpy")
@@ -112,7 +140,7 @@ def _drift_passes(grid: Any, t: float, slots: Any, n: int, lat: Any, lon: Any, a
                 ts, qa = t + half, 0.5 * (a0[i] + a1[i])
             if ts != t_last:  # the same few times for (nearly) every member
                 t_last = ts
-                t_status, t_lo, t_w = gridkernel.time_bracket(times, ints, ts)
+                t_status, t_lo, t_w = gridkernel.time_bracket(times, ints, floats, ts)
             uu, vv, status, hint[j] = gridkernel.sample_at(
                 times, lats, lon_nodes, u, v, height, ints, floats, t_status, t_lo, t_w,
                 q_lat[i], q_lon[i], qa, hint[j])

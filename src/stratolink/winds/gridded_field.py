@@ -193,10 +193,13 @@ class GriddedWindField(WindField):
             ints[gk.I_STEADY] = self.steady
             ints[gk.I_SHARED_HEIGHT] = self._height is None
             ints[gk.I_UNI_T], ints[gk.I_UNI_LAT], ints[gk.I_UNI_LON] = self._uniform
-            floats = np.zeros(3)
+            floats = np.zeros(gk.FLOAT_PARAMS)
             floats[gk.F_LON_LAST] = self.longitudes[-1]
             floats[gk.F_LOWEST_ALT] = LOWEST_ALTITUDE_M
             floats[gk.F_HEIGHT_TOL] = _HEIGHT_TOLERANCE
+            floats[gk.F_INV_STEP_T] = gk.inverse_step(self.times)
+            floats[gk.F_INV_STEP_LAT] = gk.inverse_step(self.latitudes)
+            floats[gk.F_INV_STEP_LON] = gk.inverse_step(self._lon_nodes)
             height = self._height
             if height is None:
                 assert self._std_heights is not None
@@ -274,17 +277,18 @@ class GriddedWindField(WindField):
         # Below the bottom level f < 0: linear extrapolation from the two lowest levels.
         f = np.minimum((alt - h_lo) / (h_hi - h_lo), 1.0)
 
-        u = np.zeros(t.size)
-        v = np.zeros(t.size)
+        # Each of the two levels blended over the corners, then the two blends weighted by
+        # f (as Tawhiri does); the compiled kernel (`winds.gridkernel`) computes the same.
+        u_lo, u_hi, v_lo, v_hi = (np.zeros(t.size) for _ in range(4))
         u_flat = self._u.reshape(-1)
         v_flat = self._v.reshape(-1)
         for row, weight in zip(rows, weights, strict=True):
             lo = row * nlev + k
-            w_lo = weight * (1.0 - f)
-            w_hi = weight * f
-            u += w_lo * u_flat[lo] + w_hi * u_flat[lo + 1]
-            v += w_lo * v_flat[lo] + w_hi * v_flat[lo + 1]
-        return u, v
+            u_lo += weight * u_flat[lo]
+            u_hi += weight * u_flat[lo + 1]
+            v_lo += weight * v_flat[lo]
+            v_hi += weight * v_flat[lo + 1]
+        return (1.0 - f) * u_lo + f * u_hi, (1.0 - f) * v_lo + f * v_hi
 
     def _bracket_in_columns(
         self, rows: list[NDArray[np.intp]], weights: list[FloatArray], alt: FloatArray

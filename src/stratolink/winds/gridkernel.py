@@ -29,7 +29,8 @@ NOT_FINITE = 7
 
 # Indices into the integer and float parameter arrays of a KernelGrid.
 I_NLON, I_PERIODIC, I_STEADY, I_SHARED_HEIGHT, I_UNI_T, I_UNI_LAT, I_UNI_LON = range(7)
-F_LON_LAST, F_LOWEST_ALT, F_HEIGHT_TOL = range(3)
+F_LON_LAST, F_LOWEST_ALT, F_HEIGHT_TOL, F_INV_STEP_T, F_INV_STEP_LAT, F_INV_STEP_LON = range(6)
+FLOAT_PARAMS = 6
 
 # (times, lats, lon_nodes, u, v, height, int params, float params)
 KernelGrid = tuple[Any, ...]
@@ -47,14 +48,16 @@ def no_refcount(**options: Any) -> Any:
 
 
 @no_refcount(inline="always")
-def _bracket(axis: Any, q: float, uniform: int) -> tuple[int, float]:
-    """Index of the node at or below `q` on an ascending axis, and the fraction beyond it."""
+def _bracket(axis: Any, q: float, uniform: int, inv: float) -> tuple[int, float]:
+    """Index of the node at or below `q` on an ascending axis, and the fraction beyond it.
+
+    `inv` is the axis's inverse mean step, `(n - 1) / (axis[-1] - axis[0])`, computed once
+    with the grid (`inverse_step`)."""
     n = axis.size
     if n == 1:
         return 0, 0.0
     if uniform:
         # A guess without a division on the query's path; the checks below correct it.
-        inv = (n - 1) / (axis[n - 1] - axis[0])
         i = int((q - axis[0]) * inv)
         i = min(max(i, 0), n - 2)
         if axis[i] > q:
@@ -66,6 +69,13 @@ def _bracket(axis: Any, q: float, uniform: int) -> tuple[int, float]:
         i = int(np.searchsorted(axis, q, side="right")) - 1
         i = min(max(i, 0), n - 2)
     return i, (q - axis[i]) / (axis[i + 1] - axis[i])
+
+
+def inverse_step(axis: Any) -> float:
+    """`(n - 1) / (axis[-1] - axis[0])` of an axis (0 for one node): the factor `_bracket`
+    guesses an index with on an evenly spaced axis, kept with the grid so that no query
+    pays a division for it."""
+    return float((axis.size - 1) / (axis[-1] - axis[0])) if axis.size > 1 else 0.0
 
 
 @no_refcount(inline="always")
@@ -86,7 +96,7 @@ def _blend(a: Any, rows: Any, weights: Any, level: int) -> float:
 
 
 @no_refcount(inline="always")
-def time_bracket(times: Any, ints: Any, t: float) -> tuple[int, int, float]:
+def time_bracket(times: Any, ints: Any, floats: Any, t: float) -> tuple[int, int, float]:
     """(status, lower time index, weight of the upper one) of time `t`, for `sample_at`.
 
     Every member of an ensemble samples the same few times in a step, so the caller can
@@ -97,7 +107,7 @@ def time_bracket(times: Any, ints: Any, t: float) -> tuple[int, int, float]:
         return OK, 0, 0.0
     if t < times[0] or t > times[times.size - 1]:
         return TIME_OUT, 0, 0.0
-    t_lo, t_w = _bracket(times, t, ints[I_UNI_T])
+    t_lo, t_w = _bracket(times, t, ints[I_UNI_T], floats[F_INV_STEP_T])
     return OK, t_lo, t_w
 
 
@@ -114,7 +124,7 @@ def sample_point(
     `KernelGrid`, unpacked once by the caller. Compiled without reference counting
     (`no_refcount`); inlined into a caller compiled the same way it costs no more.
     """
-    t_status, t_lo, t_w = time_bracket(times, ints, t)
+    t_status, t_lo, t_w = time_bracket(times, ints, floats, t)
     return sample_at(times, lats, lon_nodes, u, v, height, ints, floats, t_status, t_lo, t_w,
                      lat, lon, alt, hint)
 
@@ -137,7 +147,7 @@ def sample_at(
     # latitude
     if lat < lats[0] or lat > lats[nlat - 1]:
         return math.nan, math.nan, LAT_OUT, hint
-    y_lo, y_w = _bracket(lats, lat, ints[I_UNI_LAT])
+    y_lo, y_w = _bracket(lats, lat, ints[I_UNI_LAT], floats[F_INV_STEP_LAT])
     # longitude
     first = lon_nodes[0]
     q = first + mod360(lon - first)
@@ -150,7 +160,7 @@ def sample_at(
         if q > last + 1e-9:
             return math.nan, math.nan, LON_OUT, hint
         q = min(q, last)
-    x_lo, x_w = _bracket(lon_nodes, q, ints[I_UNI_LON])
+    x_lo, x_w = _bracket(lon_nodes, q, ints[I_UNI_LON], floats[F_INV_STEP_LON])
     x_hi = (x_lo + 1) % nlon if ints[I_PERIODIC] else x_lo + 1
 
     # The 8 corners (time, latitude, longitude), in the order of the Python field's sum.
@@ -165,15 +175,30 @@ def sample_at(
                t_w * wy0 * wx0, t_w * wy0 * x_w, t_w * y_w * wx0, t_w * y_w * x_w)
 
     # The lower level k of the bracket: the largest level whose blended height is <= alt,
-    # within 0 .. nlev-2, walked to from the hint.
+    # within 0 .. nlev-2, walked to from the hint. The hint is usually right (a flight
+    # changes level every few steps), so the heights and the winds of its two levels are
+    # blended in one pass over the corners (levels k and k+1 of a corner lie side by side
+    # in each of height, u and v): blending the heights first and the winds after the search
+    # read every corner twice and made the winds wait for the search. A wrong hint costs the
+    # winds' blend again at the level found. Each level is blended, then the two blends are
+    # weighted by f, as `GriddedWindField.sample` (and Tawhiri) does.
     shared = ints[I_SHARED_HEIGHT]
     k = min(max(hint, 0), nlev - 2)
+    h_lo = h_hi = u_lo = u_hi = v_lo = v_hi = 0.0
+    for c in range(8):
+        row = rows[c]
+        w = weights[c]
+        u_lo += w * u[row, k]
+        u_hi += w * u[row, k + 1]
+        v_lo += w * v[row, k]
+        v_hi += w * v[row, k + 1]
+        if not shared:
+            h_lo += w * height[row, k]
+            h_hi += w * height[row, k + 1]
     if shared:
         h_lo = float(height[0, k])
         h_hi = float(height[0, k + 1])
-    else:
-        h_lo = _blend(height, rows, weights, k)
-        h_hi = _blend(height, rows, weights, k + 1)
+    hinted = k
     while k > 0 and h_lo > alt:
         k -= 1
         h_hi = h_lo
@@ -186,16 +211,13 @@ def sample_at(
         return math.nan, math.nan, ALT_ABOVE, k
     if k == 0 and alt < min(floats[F_LOWEST_ALT], h_lo):
         return math.nan, math.nan, ALT_BELOW, k
+    if k != hinted:
+        u_lo = _blend(u, rows, weights, k)
+        u_hi = _blend(u, rows, weights, k + 1)
+        v_lo = _blend(v, rows, weights, k)
+        v_hi = _blend(v, rows, weights, k + 1)
     f = min((alt - h_lo) / (h_hi - h_lo), 1.0)  # f < 0 below the bottom level: extrapolation
-    uu = 0.0
-    vv = 0.0
-    for c in range(8):
-        row = rows[c]
-        w_lo = weights[c] * (1.0 - f)
-        w_hi = weights[c] * f
-        uu += w_lo * u[row, k] + w_hi * u[row, k + 1]
-        vv += w_lo * v[row, k] + w_hi * v[row, k + 1]
-    return uu, vv, OK, k
+    return (1.0 - f) * u_lo + f * u_hi, (1.0 - f) * v_lo + f * v_hi, OK, k
 
 
 @numba.njit(cache=True)
