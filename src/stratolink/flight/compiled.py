@@ -40,6 +40,8 @@ from stratolink.winds import gridkernel
 from stratolink.winds.base import FloatArray, WindField
 from stratolink.winds.gridded_field import GriddedWindField
 
+gridkernel.forget_stale_cache(__file__, gridkernel.__file__, geo.__file__)
+
 STANDARD = 0
 CRUISE = 1
 PARALLEL_MIN_MEMBERS = 64

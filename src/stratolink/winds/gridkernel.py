@@ -12,7 +12,10 @@ Functions are compiled on first use and cached on disk (`cache=True`).
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 import numba
@@ -34,6 +37,38 @@ FLOAT_PARAMS = 6
 
 # (times, lats, lon_nodes, u, v, height, int params, float params)
 KernelGrid = tuple[Any, ...]
+
+
+def forget_stale_cache(module_file: str, *inlined_from: str) -> None:
+    """Remove numba's cached machine code of `module_file` when a file it inlines functions
+    from has changed since that code was cached.
+
+    numba's on-disk cache checks only the timestamp of the file that defines a function:
+    functions inlined from other files (this module's interpolation, `geo`'s position rates)
+    are not tracked, so an edit there would go on running the old code. A module that inlines
+    them calls this at import, before its first compilation. The check is a hash of the
+    sources, kept beside the cache; a read-only installation skips it."""
+    module = Path(module_file)
+    folder = module.parent / "__pycache__"
+    digest = hashlib.sha256()
+    for name in inlined_from:
+        digest.update(Path(name).read_bytes())
+    wanted = digest.hexdigest()
+    stamp = folder / f"{module.stem}.inlined-sources"
+    try:
+        if stamp.read_text() == wanted:
+            return
+    except OSError:
+        pass
+    try:
+        for cached in folder.glob(f"{module.stem}.*.nb[ic]"):
+            cached.unlink(missing_ok=True)
+        folder.mkdir(exist_ok=True)
+        partial = folder / f"{stamp.name}.{os.getpid()}"
+        partial.write_text(wanted)
+        partial.replace(stamp)
+    except OSError:
+        pass  # not writable: numba then caches elsewhere or not at all
 
 
 def no_refcount(**options: Any) -> Any:
