@@ -47,6 +47,7 @@ from stratolink.navigation.assimilation import (
 )
 from stratolink.navigation.column import ColumnWindField
 from stratolink.navigation.comms import CoverageMap, LocalRateGrid
+from stratolink.navigation.rollout import Rollout
 from stratolink.navigation.types import Command, Controller, NavObservation, WindColumn
 from stratolink.navigation.vehicle import (
     SECONDS_PER_HOUR,
@@ -298,13 +299,6 @@ class PlannerController(Controller):
         sun, floor = self._sun_and_floor(obs, times)
         pert_u, pert_v = self._perturbations(obs, obs.forecast or field, times, rng)
 
-        shape = (n_plans, members)
-        x = np.full(shape, -obs.target_offset_east_m)
-        y = np.full(shape, -obs.target_offset_north_m)
-        alt = np.full(shape, obs.altitude_m)
-        battery = np.full(shape, obs.battery_soc * vehicle.battery_capacity_wh)
-        spent = np.zeros(shape)
-        cost = np.zeros(shape)
         if obs.target_lat_deg is not None and obs.target_lon_deg is not None:
             lat0, lon0 = obs.target_lat_deg, obs.target_lon_deg
         else:
@@ -317,51 +311,45 @@ class PlannerController(Controller):
             )
         coslat = max(np.cos(np.radians(lat0)), 1e-3)
         rates = self._rate_grid(obs, lat0, lon0)
-        deliverable = np.zeros(shape)
+        segment = np.minimum(
+            (dt * np.arange(n_steps) // cfg.segment_s).astype(np.int64), plans.shape[1] - 1
+        )
+        flight = Rollout.start(
+            self.levels[plans], segment, times, sun, floor, pert_u, pert_v, self.levels,
+            vehicle.kernel_params(), dt, (lat0, lon0, float(EARTH_RADIUS_M * coslat)), members,
+            -obs.target_offset_east_m, -obs.target_offset_north_m, obs.altitude_m,
+            obs.battery_soc * vehicle.battery_capacity_wh, rates,
+        )
+        if isinstance(field, GriddedForecastCache):
+            flight.fly_on_grid(field.kernel_grid())
+        else:
+            shape = (n_plans, members)
+            mid_alt, lat, lon = np.empty(shape), np.empty(shape), np.empty(shape)
+            for k in range(n_steps):
+                flight.climb(k, mid_alt, lat, lon)
+                u, v = field.sample(
+                    np.full(n_plans * members, times[k]), lat.ravel(), lon.ravel(),
+                    mid_alt.ravel(),
+                )
+                flight.move(k, np.asarray(u, dtype=float).reshape(shape),
+                            np.asarray(v, dtype=float).reshape(shape), mid_alt)
         radius = cfg.station_radius_m
         discount = cfg.discount_per_hour ** (dt / SECONDS_PER_HOUR)
+        d = flight.distances
+        outside = 0.5 * (1.0 + np.tanh((d - radius) / (2.0 * cfg.edge_softness_m)))
+        step_cost = outside + cfg.distance_weight * d / radius
+        cost = np.zeros((n_plans, members))
         weight = 1.0
-        level_pos = np.arange(len(self.levels), dtype=float)
-        spacing = self.levels[1] - self.levels[0] if len(self.levels) > 1 else 1.0
-        member_index = np.arange(members)[None, :]
         for k in range(n_steps):
-            seg = min(int((k * dt) // cfg.segment_s), plans.shape[1] - 1)
-            target = self.levels[plans[:, seg]][:, None]
-            new_alt, battery, used = vehicle.advance(
-                alt, np.broadcast_to(target, shape), battery, dt, bool(sun[k]), float(floor[k])
-            )
-            spent += used
-            mid_alt = 0.5 * (alt + new_alt)
-            alt = new_alt
-            lat = lat0 + np.degrees(y / EARTH_RADIUS_M)
-            lon = lon0 + np.degrees(x / (EARTH_RADIUS_M * coslat))
-            u, v = field.sample(
-                np.full(n_plans * members, times[k]), lat.ravel(), lon.ravel(), mid_alt.ravel()
-            )
-            u = np.asarray(u, dtype=float).reshape(shape)
-            v = np.asarray(v, dtype=float).reshape(shape)
-            if members > 1:
-                frac = np.clip((mid_alt - self.levels[0]) / spacing, 0.0, level_pos[-1])
-                lo = np.floor(frac).astype(np.int64)
-                hi = np.minimum(lo + 1, len(self.levels) - 1)
-                w = frac - lo
-                pu, pv = pert_u[k], pert_v[k]
-                u = u + pu[member_index, lo] * (1 - w) + pu[member_index, hi] * w
-                v = v + pv[member_index, lo] * (1 - w) + pv[member_index, hi] * w
-            x = x + u * dt
-            y = y + v * dt
-            if rates is not None:
-                deliverable += rates.at(x, y) * dt
-            d = np.hypot(x, y)
-            outside = 0.5 * (1.0 + np.tanh((d - radius) / (2.0 * cfg.edge_softness_m)))
-            cost += weight * (outside + cfg.distance_weight * d / radius)
+            cost += weight * step_cost[k]
             weight *= discount
-        d_end = np.hypot(x, y)
+        d_end = d[-1]
         steps_per_hour = SECONDS_PER_HOUR / dt
         cost += cfg.terminal_weight * steps_per_hour * d_end / radius
+        spent = flight.spent_wh
         cost += cfg.energy_weight * steps_per_hour * spent / max(vehicle.battery_capacity_wh, 1e-9)
         if rates is not None:
-            delivered_gb = np.minimum(deliverable, obs.data_waiting_bytes) / 1e9
+            delivered_gb = np.minimum(flight.deliverable_bytes, obs.data_waiting_bytes) / 1e9
             cost -= cfg.data_weight_h_per_gb * steps_per_hour * delivered_gb
         return cost.mean(axis=1), d_end.mean(axis=1)
 
