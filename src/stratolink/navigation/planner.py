@@ -91,6 +91,22 @@ class PlannerConfig:
     seed: int = 0
 
 
+@dataclass(frozen=True)
+class _Horizon:
+    """What every rollout of one decision shares: the field sampled, the step times, the sun
+    and pumping floor at each step, the members' wind errors, the target's frame
+    (lat0, lon0, EARTH_RADIUS_M x cos lat0) and the delivery rates (None: comms do not count)."""
+
+    field: WindField
+    times_s: FloatArray
+    sun: NDArray[np.bool_]
+    floor_wh: FloatArray
+    pert_u: FloatArray
+    pert_v: FloatArray
+    frame: tuple[float, float, float]
+    rates: LocalRateGrid | None
+
+
 class PlannerController(Controller):
     """Model-predictive altitude planner: many candidate plans, flown on the forecast at once."""
 
@@ -282,23 +298,17 @@ class PlannerController(Controller):
         self, obs: NavObservation, plans: IntArray, rng: np.random.Generator
     ) -> FloatArray:
         """Expected cost of each plan (rows of level indices) over the forecast ensemble."""
-        cost, _ = self._rollout(obs, plans, rng)
+        cost, _ = self._rollout(obs, plans, self._horizon(obs, rng))
         return cost
 
-    def _rollout(
-        self, obs: NavObservation, plans: IntArray, rng: np.random.Generator
-    ) -> tuple[FloatArray, FloatArray]:
+    def _horizon(self, obs: NavObservation, rng: np.random.Generator) -> _Horizon:
+        """What every rollout from `obs` shares; `rng` draws the ensemble's errors."""
         cfg = self.config
-        vehicle = self.vehicle
         field = self._wind_source(obs)
-        n_plans = len(plans)
-        members = cfg.members
         n_steps = max(1, int(round(cfg.horizon_s / cfg.step_s)))
-        dt = cfg.step_s
-        times: FloatArray = obs.time_s + dt * np.arange(n_steps, dtype=np.float64)
+        times: FloatArray = obs.time_s + cfg.step_s * np.arange(n_steps, dtype=np.float64)
         sun, floor = self._sun_and_floor(obs, times)
         pert_u, pert_v = self._perturbations(obs, obs.forecast or field, times, rng)
-
         if obs.target_lat_deg is not None and obs.target_lon_deg is not None:
             lat0, lon0 = obs.target_lat_deg, obs.target_lon_deg
         else:
@@ -310,13 +320,27 @@ class PlannerController(Controller):
                 )
             )
         coslat = max(np.cos(np.radians(lat0)), 1e-3)
+        frame = (lat0, lon0, float(EARTH_RADIUS_M * coslat))
         rates = self._rate_grid(obs, lat0, lon0)
+        return _Horizon(field, times, sun, floor, pert_u, pert_v, frame, rates)
+
+    def _rollout(
+        self, obs: NavObservation, plans: IntArray, horizon: _Horizon
+    ) -> tuple[FloatArray, FloatArray]:
+        """(expected cost, mean distance from the target at the horizon) of each plan."""
+        cfg = self.config
+        vehicle = self.vehicle
+        field, times, rates = horizon.field, horizon.times_s, horizon.rates
+        n_plans = len(plans)
+        members = cfg.members
+        n_steps = len(times)
+        dt = cfg.step_s
         segment = np.minimum(
             (dt * np.arange(n_steps) // cfg.segment_s).astype(np.int64), plans.shape[1] - 1
         )
         flight = Rollout.start(
-            self.levels[plans], segment, times, sun, floor, pert_u, pert_v, self.levels,
-            vehicle.kernel_params(), dt, (lat0, lon0, float(EARTH_RADIUS_M * coslat)), members,
+            self.levels[plans], segment, times, horizon.sun, horizon.floor_wh, horizon.pert_u,
+            horizon.pert_v, self.levels, vehicle.kernel_params(), dt, horizon.frame, members,
             -obs.target_offset_east_m, -obs.target_offset_north_m, obs.altitude_m,
             obs.battery_soc * vehicle.battery_capacity_wh, rates,
         )
@@ -390,11 +414,13 @@ class PlannerController(Controller):
         rng = np.random.default_rng([cfg.seed, int(round(obs.time_s)) & 0x7FFFFFFF])
         current = self._nearest_level(obs.altitude_m)
         plans = self._initial_candidates(rng, current)
-        costs = self.evaluate(obs, plans, rng=np.random.default_rng([cfg.seed, 7]))
+        # Candidates and refinements are scored on the same ensemble.
+        horizon = self._horizon(obs, np.random.default_rng([cfg.seed, 7]))
+        costs, _ = self._rollout(obs, plans, horizon)
         if cfg.refine_candidates > 0:
             order = np.argsort(costs, kind="stable")[: cfg.elites]
             children = self._mutate(rng, plans[order], cfg.refine_candidates)
-            child_costs = self.evaluate(obs, children, rng=np.random.default_rng([cfg.seed, 7]))
+            child_costs, _ = self._rollout(obs, children, horizon)
             plans = np.concatenate([plans, children])
             costs = np.concatenate([costs, child_costs])
         return plans[int(np.argmin(costs))]

@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 
 from stratolink.geo import EARTH_RADIUS_M
 from stratolink.winds.base import FloatArray, WindField
-from stratolink.winds.gridkernel import no_refcount
+from stratolink.winds.gridkernel import mod360, no_refcount
 
 
 def _flat(a: Any) -> FloatArray:
@@ -133,7 +133,7 @@ def local_metres(lat: float, lon: float, lat0: float, lon0: float,
                  coslat: float) -> tuple[float, float]:
     """(east, north) metres of (lat, lon) from a grid centred on (lat0, lon0) whose east
     scale is `coslat` (longitudes wrapped to the nearest turn)."""
-    dlon = (lon - lon0 + 180.0) % 360.0 - 180.0
+    dlon = mod360(lon - lon0 + 180.0) - 180.0
     return EARTH_RADIUS_M * coslat * np.radians(dlon), EARTH_RADIUS_M * np.radians(lat - lat0)
 
 
