@@ -47,7 +47,7 @@ from stratolink.navigation.assimilation import (
 )
 from stratolink.navigation.column import ColumnWindField
 from stratolink.navigation.comms import CoverageMap, LocalRateGrid
-from stratolink.navigation.rollout import Rollout
+from stratolink.navigation.rollout import Rollout, discounted_cost
 from stratolink.navigation.types import Command, Controller, NavObservation, WindColumn
 from stratolink.navigation.vehicle import (
     SECONDS_PER_HOUR,
@@ -360,13 +360,9 @@ class PlannerController(Controller):
         radius = cfg.station_radius_m
         discount = cfg.discount_per_hour ** (dt / SECONDS_PER_HOUR)
         d = flight.distances
-        outside = 0.5 * (1.0 + np.tanh((d - radius) / (2.0 * cfg.edge_softness_m)))
-        step_cost = outside + cfg.distance_weight * d / radius
-        cost = np.zeros((n_plans, members))
-        weight = 1.0
-        for k in range(n_steps):
-            cost += weight * step_cost[k]
-            weight *= discount
+        # Each step costs the (soft) share of it spent outside the radius plus the distance.
+        tanh_z = np.tanh((d - radius) / (2.0 * cfg.edge_softness_m))
+        cost = discounted_cost(d, tanh_z, discount, cfg.distance_weight, radius)
         d_end = d[-1]
         steps_per_hour = SECONDS_PER_HOUR / dt
         cost += cfg.terminal_weight * steps_per_hour * d_end / radius

@@ -196,3 +196,30 @@ def _move_step(k: int, u: Any, v: Any, mid_alt_m: Any, step_s: float, x_m: Any, 
     for p in range(n_plans):
         for m in range(members):
             _move_point(k, p, m, u[p, m], v[p, m], mid_alt_m[p, m], step_s, x_m, y_m, move)
+
+
+def discounted_cost(distances_m: FloatArray, tanh_z: FloatArray, discount: float,
+                    distance_weight: float, radius_m: float) -> FloatArray:
+    """Each balloon's cost summed over the steps k, discounted by `discount`**k: the share of
+    step k spent outside the radius, 0.5 (1 + `tanh_z[k]`) (`tanh_z` the smoothed edge's
+    tanh, from numpy), plus `distance_weight` x distance / radius. Returns (plans, members)."""
+    cost = np.empty(distances_m.shape[1:])
+    _discounted_cost(distances_m, np.ascontiguousarray(tanh_z), float(discount),
+                     float(distance_weight), float(radius_m), cost)
+    return cost
+
+
+@no_refcount(error_model="numpy")
+def _discounted_cost(distances: Any, tanh_z: Any, discount: float, distance_weight: float,
+                     radius: float, cost: Any) -> None:
+    """`discounted_cost` into `cost`, the steps added in order."""
+    steps, n_plans, members = distances.shape
+    for p in range(n_plans):
+        for m in range(members):
+            total = 0.0
+            weight = 1.0
+            for k in range(steps):
+                outside = 0.5 * (1.0 + tanh_z[k, p, m])
+                total += weight * (outside + distance_weight * distances[k, p, m] / radius)
+                weight *= discount
+            cost[p, m] = total
