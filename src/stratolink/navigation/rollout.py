@@ -94,56 +94,56 @@ class Rollout:
 
     def _climb_args(self) -> tuple[Any, ...]:
         return (self.plan_alt_m, self.segment, self.sun, self.floor_wh, self.vehicle,
-                self.step_s, self.frame, self.x_m, self.y_m, self.alt_m, self.battery_wh,
-                self.spent_wh)
+                self.step_s, self.frame)
 
     def _move_args(self) -> tuple[Any, ...]:
-        return (self.pert_u, self.pert_v, self.levels_m, self.deliverable_bytes,
-                self.distances, self.rate, self.rate_origin_m, self.rate_spacing_m)
+        return (self.pert_u, self.pert_v, self.levels_m, self.rate, self.rate_origin_m,
+                self.rate_spacing_m)
+
+    def _state(self) -> tuple[FloatArray, ...]:
+        return (self.x_m, self.y_m, self.alt_m, self.battery_wh, self.spent_wh,
+                self.deliverable_bytes)
 
     def fly_on_grid(self, grid: tuple[FloatArray, ...]) -> None:
         """Fly every step at once on a `GriddedForecastCache.kernel_grid()`."""
-        _fly_on_grid(self.times_s, grid, self._climb_args(), self._move_args())
+        _fly_on_grid(self.times_s, grid, self._climb_args(), self._move_args(), self._state(),
+                     self.distances)
 
     def climb(self, k: int, mid_alt_m: FloatArray, lat: FloatArray, lon: FloatArray) -> None:
         """Step k's first half: altitudes and batteries, and where to sample the wind (the
         mid-step altitude and the position before the move), into the three arrays given."""
-        _climb_step(k, self._climb_args(), mid_alt_m, lat, lon)
+        _climb_step(k, self._climb_args(), self._state(), mid_alt_m, lat, lon)
 
     def move(self, k: int, u: FloatArray, v: FloatArray, mid_alt_m: FloatArray) -> None:
         """Step k's second half: the wind (u, v) sampled at the forecast, plus each member's
         error, moves every balloon; distances and delivered data follow."""
         _move_step(k, np.ascontiguousarray(u, dtype=np.float64),
-                   np.ascontiguousarray(v, dtype=np.float64), mid_alt_m, self.step_s, self.x_m,
-                   self.y_m, self._move_args())
+                   np.ascontiguousarray(v, dtype=np.float64), mid_alt_m, self.step_s,
+                   self._move_args(), self._state(), self.distances)
 
 
 @no_refcount(inline="always", error_model="numpy")
-def _climb_point(k: int, p: int, m: int, args: Any) -> tuple[float, float, float]:
-    """Balloon (p, m) at step k: altitude, battery and spent energy updated in place; returns
-    (mid-step altitude, latitude, longitude) for its wind sample. `args` is
-    `Rollout._climb_args()`."""
-    (plan_alt_m, segment, sun, floor_wh, vehicle, step_s, frame, x_m, y_m, alt_m, battery_wh,
-     spent_wh) = args
-    old_alt = alt_m[p, m]
-    new_alt, battery_wh[p, m], used = advance_point(
-        old_alt, plan_alt_m[p, segment[k]], battery_wh[p, m], step_s, sun[k], floor_wh[k],
-        vehicle,
+def _climb_point(k: int, p: int, x: float, y: float, alt: float, battery: float,
+                 args: Any) -> tuple[float, float, float, float, float, float]:
+    """Balloon of plan p at (x, y) metres, altitude and battery, through step k's climb:
+    (new altitude, new battery, pump Wh spent, mid-step altitude, latitude, longitude), the
+    last three where its wind is sampled. `args` is `Rollout._climb_args()`."""
+    plan_alt_m, segment, sun, floor_wh, vehicle, step_s, frame = args
+    new_alt, battery, used = advance_point(
+        alt, plan_alt_m[p, segment[k]], battery, step_s, sun[k], floor_wh[k], vehicle
     )
-    spent_wh[p, m] += used
-    alt_m[p, m] = new_alt
-    lat = frame[0] + np.degrees(y_m[p, m] / EARTH_RADIUS_M)
-    lon = frame[1] + np.degrees(x_m[p, m] / frame[2])
-    return 0.5 * (old_alt + new_alt), lat, lon
+    lat = frame[0] + np.degrees(y / EARTH_RADIUS_M)
+    lon = frame[1] + np.degrees(x / frame[2])
+    return new_alt, battery, used, 0.5 * (alt + new_alt), lat, lon
 
 
 @no_refcount(inline="always", error_model="numpy")
-def _move_point(k: int, p: int, m: int, u: float, v: float, mid_alt: float, step_s: float,
-                x_m: Any, y_m: Any, args: Any) -> None:
-    """Balloon (p, m) at step k moved by the forecast wind (u, v) plus its member's error at
-    the mid-step altitude. `args` is `Rollout._move_args()`."""
-    (pert_u, pert_v, levels_m, deliverable, distances, rate, rate_origin_m,
-     rate_spacing_m) = args
+def _move_point(k: int, m: int, x: float, y: float, u: float, v: float, mid_alt: float,
+                step_s: float, args: Any) -> tuple[float, float, float]:
+    """Member m at (x, y) moved through step k by the forecast wind (u, v) plus its error at
+    the mid-step altitude: (new x, new y, bytes it could deliver over the step). `args` is
+    `Rollout._move_args()`."""
+    pert_u, pert_v, levels_m, rate, rate_origin_m, rate_spacing_m = args
     n_levels = levels_m.size
     if pert_u.shape[1] > 1:
         spacing = levels_m[1] - levels_m[0] if n_levels > 1 else 1.0
@@ -153,49 +153,70 @@ def _move_point(k: int, p: int, m: int, u: float, v: float, mid_alt: float, step
         w = frac - lo
         u = u + pert_u[k, m, lo] * (1 - w) + pert_u[k, m, hi] * w
         v = v + pert_v[k, m, lo] * (1 - w) + pert_v[k, m, hi] * w
-    x = x_m[p, m] + u * step_s
-    y = y_m[p, m] + v * step_s
-    x_m[p, m] = x
-    y_m[p, m] = y
+    x = x + u * step_s
+    y = y + v * step_s
+    delivered = 0.0
     if rate.shape[0] > 0:
-        deliverable[p, m] += rate_at(rate, rate_origin_m, rate_spacing_m, x, y) * step_s
-    distances[k, p, m] = np.hypot(x, y)
+        delivered = rate_at(rate, rate_origin_m, rate_spacing_m, x, y) * step_s
+    return x, y, delivered
 
 
 @no_refcount(error_model="numpy")
-def _fly_on_grid(times_s: Any, grid: Any, climb: Any, move: Any) -> None:
+def _fly_on_grid(times_s: Any, grid: Any, climb: Any, move: Any, state: Any,
+                 distances: Any) -> None:
     """All steps of every balloon, the wind interpolated on the forecast grid.
 
-    Balloons are independent, so each flies all its steps before the next starts."""
+    Balloons are independent, so each flies all its steps, its state in registers, before
+    the next starts."""
     grid_u, grid_v, origin, step, centre = grid
-    step_s, x_m, y_m = climb[5], climb[7], climb[8]
+    x_m, y_m, alt_m, battery_wh, spent_wh, deliverable = state
+    step_s = climb[5]
     n_plans, members = x_m.shape
     for p in range(n_plans):
         for m in range(members):
+            x, y, alt, battery = x_m[p, m], y_m[p, m], alt_m[p, m], battery_wh[p, m]
+            spent, delivered = spent_wh[p, m], deliverable[p, m]
             for k in range(times_s.size):
-                mid, lat, lon = _climb_point(k, p, m, climb)
+                alt, battery, used, mid, lat, lon = _climb_point(k, p, x, y, alt, battery,
+                                                                 climb)
+                spent += used
                 gx, gy = local_metres(lat, lon, centre[0], centre[1], centre[2])
                 u, v = interpolate_point(grid_u, grid_v, origin, step, times_s[k], mid, gy, gx)
-                _move_point(k, p, m, u, v, mid, step_s, x_m, y_m, move)
+                x, y, more = _move_point(k, m, x, y, u, v, mid, step_s, move)
+                if move[3].shape[0] > 0:
+                    delivered += more
+                distances[k, p, m] = np.hypot(x, y)
+            x_m[p, m], y_m[p, m], alt_m[p, m], battery_wh[p, m] = x, y, alt, battery
+            spent_wh[p, m], deliverable[p, m] = spent, delivered
 
 
 @no_refcount(error_model="numpy")
-def _climb_step(k: int, climb: Any, mid_alt_m: Any, lat: Any, lon: Any) -> None:
+def _climb_step(k: int, climb: Any, state: Any, mid_alt_m: Any, lat: Any, lon: Any) -> None:
     """`_climb_point` for every balloon at step k, into (plans, members) arrays."""
+    x_m, y_m, alt_m, battery_wh, spent_wh, _ = state
     n_plans, members = mid_alt_m.shape
     for p in range(n_plans):
         for m in range(members):
-            mid_alt_m[p, m], lat[p, m], lon[p, m] = _climb_point(k, p, m, climb)
+            alt_m[p, m], battery_wh[p, m], used, mid_alt_m[p, m], lat[p, m], lon[p, m] = (
+                _climb_point(k, p, x_m[p, m], y_m[p, m], alt_m[p, m], battery_wh[p, m], climb)
+            )
+            spent_wh[p, m] += used
 
 
 @no_refcount(error_model="numpy")
-def _move_step(k: int, u: Any, v: Any, mid_alt_m: Any, step_s: float, x_m: Any, y_m: Any,
-               move: Any) -> None:
+def _move_step(k: int, u: Any, v: Any, mid_alt_m: Any, step_s: float, move: Any, state: Any,
+               distances: Any) -> None:
     """`_move_point` for every balloon at step k, the forecast wind given as (plans, members)."""
+    x_m, y_m, _, _, _, deliverable = state
     n_plans, members = x_m.shape
     for p in range(n_plans):
         for m in range(members):
-            _move_point(k, p, m, u[p, m], v[p, m], mid_alt_m[p, m], step_s, x_m, y_m, move)
+            x, y, more = _move_point(k, m, x_m[p, m], y_m[p, m], u[p, m], v[p, m],
+                                     mid_alt_m[p, m], step_s, move)
+            x_m[p, m], y_m[p, m] = x, y
+            if move[3].shape[0] > 0:
+                deliverable[p, m] += more
+            distances[k, p, m] = np.hypot(x, y)
 
 
 def discounted_cost(distances_m: FloatArray, tanh_z: FloatArray, discount: float,
