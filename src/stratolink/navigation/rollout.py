@@ -130,7 +130,7 @@ def _climb_point(k: int, p: int, x: float, y: float, alt: float, battery: float,
     last three where its wind is sampled. `args` is `Rollout._climb_args()`."""
     plan_alt_m, segment, sun, floor_wh, vehicle, step_s, frame = args
     new_alt, battery, used = advance_point(
-        alt, plan_alt_m[p, segment[k]], battery, step_s, sun[k], floor_wh[k], vehicle
+        alt, plan_alt_m[p, np.uint64(segment[k])], battery, step_s, sun[k], floor_wh[k], vehicle
     )
     lat = frame[0] + np.degrees(y / EARTH_RADIUS_M)
     lon = frame[1] + np.degrees(x / frame[2])
@@ -149,10 +149,11 @@ def _move_point(k: int, m: int, x: float, y: float, u: float, v: float, mid_alt:
         spacing = levels_m[1] - levels_m[0] if n_levels > 1 else 1.0
         frac = clip_number((mid_alt - levels_m[0]) / spacing, 0.0, n_levels - 1.0)
         lo = int(np.floor(frac))
-        hi = min(lo + 1, n_levels - 1)
         w = frac - lo
-        u = u + pert_u[k, m, lo] * (1 - w) + pert_u[k, m, hi] * w
-        v = v + pert_v[k, m, lo] * (1 - w) + pert_v[k, m, hi] * w
+        # Unsigned indices (never negative) spare numba's check for negative ones.
+        ilo, ihi = np.uint64(lo), np.uint64(min(lo + 1, n_levels - 1))
+        u = u + pert_u[k, m, ilo] * (1 - w) + pert_u[k, m, ihi] * w
+        v = v + pert_v[k, m, ilo] * (1 - w) + pert_v[k, m, ihi] * w
     x = x + u * step_s
     y = y + v * step_s
     delivered = 0.0
