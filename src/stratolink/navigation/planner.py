@@ -21,7 +21,9 @@ user's weight sets the trade between station keeping and getting data home.
 
 Integration: rollouts step the balloon in local east/north metres around the target with one
 forward-Euler step per `step_s` (15 min), not the RK4 of `flight.motion.drift` that
-predictions use: a few hundred plans x members x 48 steps per decision must stay cheap. On the
+predictions use: a few hundred plans x members x 48 steps per decision must stay cheap (they
+run compiled, `navigation.rollout`; the candidates and their refinements share one horizon:
+sun, pumping floor and ensemble errors are worked out once per decision). On the
 synthetic winds, 12 h at a fixed stratospheric level ends 5.6 km (median; 12 km at the 90th
 percentile) from the RK4 track with 60 s steps, 1.5% of the distance drifted, while the
 forecast's own error moves the same track 126 km (median): the integrator's error is a small
