@@ -8,13 +8,16 @@ grid (`windcache.GriddedForecastCache`) the whole flight runs in one compiled pa
 (`fly_on_grid`), each balloon's state kept in registers over all its steps: in numpy every
 step was some twenty array operations over a few hundred elements, each paying its call
 overhead. Any other field (the column, or the forecast sampled directly) is sampled from
-Python once per step between the compiled halves of that step (`climb_step`, `move_step`).
-Both paths run the same point functions, so they compute the same numbers, and these are
-the numbers the numpy rollout computed, operation for operation.
+Python once per step between the compiled halves of that step (`Rollout.climb`,
+`Rollout.move`). Both paths run the same point functions, so they compute the same numbers,
+and these are the numbers the numpy rollout computed, operation for operation
+(`tests/test_navigation_rollout.py` holds them to it, bit for bit).
 
-What a rollout returns is each balloon's distance from the target after every step
-(`distances`, (steps, plans, members)) and its end state; the planner turns the distances
-into its cost with numpy (its `tanh` is not the C library's, so the cost is left to it).
+What a rollout leaves is each balloon's distance from the target after every step
+(`distances`, (steps, plans, members)) and its end state. The planner turns the distances
+into its cost: the smoothed edge's `tanh` in numpy (numpy's `tanh` is its own, not the C
+library's that compiled code would call) and the discounted sum over the steps compiled
+(`discounted_cost`).
 """
 
 from __future__ import annotations
