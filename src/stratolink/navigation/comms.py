@@ -11,6 +11,7 @@ once per decision on its local grid and adds the bytes each candidate plan would
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -18,6 +19,7 @@ from numpy.typing import ArrayLike
 from stratolink.errors import InvalidParameterError
 from stratolink.geo import distance_m
 from stratolink.winds.base import FloatArray
+from stratolink.winds.gridkernel import no_refcount
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,32 @@ class LocalRateGrid:
         self.rate = coverage.expected_rate_bytes_s(lat, (lon + 180.0) % 360.0 - 180.0)
 
     def at(self, east_m: FloatArray, north_m: FloatArray) -> FloatArray:
-        """Rate (bytes/s) at points east/north of the grid's centre."""
-        n = len(self.offsets)
-        i = np.rint((np.asarray(north_m) - self.offsets[0]) / self.spacing_m).astype(np.int64)
-        j = np.rint((np.asarray(east_m) - self.offsets[0]) / self.spacing_m).astype(np.int64)
-        inside = (i >= 0) & (i < n) & (j >= 0) & (j < n)
-        return np.where(inside, self.rate[i.clip(0, n - 1), j.clip(0, n - 1)], 0.0)
+        """Rate (bytes/s) at points east/north of the grid's centre (`rate_at` at each)."""
+        east, north = np.broadcast_arrays(np.asarray(east_m, dtype=np.float64),
+                                          np.asarray(north_m, dtype=np.float64))
+        out = np.empty(east.size)
+        _rates_at(self.rate, float(self.offsets[0]), self.spacing_m, np.ravel(east),
+                  np.ravel(north), out)
+        return out.reshape(east.shape)
+
+
+@no_refcount(inline="always", error_model="numpy")
+def rate_at(rate: Any, origin_m: float, spacing_m: float, east_m: float, north_m: float) -> float:
+    """The rate of the grid cell nearest (east, north) metres from the centre, 0 outside.
+
+    `rate` is square, its first cell centred at (`origin_m`, `origin_m`). Compiled and
+    inlined for the planner's rollouts (`navigation.rollout`)."""
+    n = rate.shape[0]
+    i = np.rint((north_m - origin_m) / spacing_m)
+    j = np.rint((east_m - origin_m) / spacing_m)
+    if 0.0 <= i < n and 0.0 <= j < n:
+        return float(rate[int(i), int(j)])
+    return 0.0
+
+
+@no_refcount(error_model="numpy")
+def _rates_at(rate: Any, origin_m: float, spacing_m: float, east_m: Any, north_m: Any,
+              out: Any) -> None:
+    """`rate_at` over 1-D arrays, into `out`."""
+    for p in range(east_m.size):
+        out[p] = rate_at(rate, origin_m, spacing_m, east_m[p], north_m[p])

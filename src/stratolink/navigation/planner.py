@@ -21,7 +21,9 @@ user's weight sets the trade between station keeping and getting data home.
 
 Integration: rollouts step the balloon in local east/north metres around the target with one
 forward-Euler step per `step_s` (15 min), not the RK4 of `flight.motion.drift` that
-predictions use: a few hundred plans x members x 48 steps per decision must stay cheap. On the
+predictions use: a few hundred plans x members x 48 steps per decision must stay cheap (they
+run compiled, `navigation.rollout`; the candidates and their refinements share one horizon:
+sun, pumping floor and ensemble errors are worked out once per decision). On the
 synthetic winds, 12 h at a fixed stratospheric level ends 5.6 km (median; 12 km at the 90th
 percentile) from the RK4 track with 60 s steps, 1.5% of the distance drifted, while the
 forecast's own error moves the same track 126 km (median): the integrator's error is a small
@@ -47,6 +49,7 @@ from stratolink.navigation.assimilation import (
 )
 from stratolink.navigation.column import ColumnWindField
 from stratolink.navigation.comms import CoverageMap, LocalRateGrid
+from stratolink.navigation.rollout import Rollout, discounted_cost
 from stratolink.navigation.types import Command, Controller, NavObservation, WindColumn
 from stratolink.navigation.vehicle import (
     SECONDS_PER_HOUR,
@@ -88,6 +91,22 @@ class PlannerConfig:
     data_weight_h_per_gb: float = 0.0  # station hours one delivered GB is worth (0 = off)
     coverage_spacing_m: float = 20_000.0
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class _Horizon:
+    """What every rollout of one decision shares: the field sampled, the step times, the sun
+    and pumping floor at each step, the members' wind errors, the target's frame
+    (lat0, lon0, EARTH_RADIUS_M x cos lat0) and the delivery rates (None: comms do not count)."""
+
+    field: WindField
+    times_s: FloatArray
+    sun: NDArray[np.bool_]
+    floor_wh: FloatArray
+    pert_u: FloatArray
+    pert_v: FloatArray
+    frame: tuple[float, float, float]
+    rates: LocalRateGrid | None
 
 
 class PlannerController(Controller):
@@ -281,30 +300,17 @@ class PlannerController(Controller):
         self, obs: NavObservation, plans: IntArray, rng: np.random.Generator
     ) -> FloatArray:
         """Expected cost of each plan (rows of level indices) over the forecast ensemble."""
-        cost, _ = self._rollout(obs, plans, rng)
+        cost, _ = self._rollout(obs, plans, self._horizon(obs, rng))
         return cost
 
-    def _rollout(
-        self, obs: NavObservation, plans: IntArray, rng: np.random.Generator
-    ) -> tuple[FloatArray, FloatArray]:
+    def _horizon(self, obs: NavObservation, rng: np.random.Generator) -> _Horizon:
+        """What every rollout from `obs` shares; `rng` draws the ensemble's errors."""
         cfg = self.config
-        vehicle = self.vehicle
         field = self._wind_source(obs)
-        n_plans = len(plans)
-        members = cfg.members
         n_steps = max(1, int(round(cfg.horizon_s / cfg.step_s)))
-        dt = cfg.step_s
-        times: FloatArray = obs.time_s + dt * np.arange(n_steps, dtype=np.float64)
+        times: FloatArray = obs.time_s + cfg.step_s * np.arange(n_steps, dtype=np.float64)
         sun, floor = self._sun_and_floor(obs, times)
         pert_u, pert_v = self._perturbations(obs, obs.forecast or field, times, rng)
-
-        shape = (n_plans, members)
-        x = np.full(shape, -obs.target_offset_east_m)
-        y = np.full(shape, -obs.target_offset_north_m)
-        alt = np.full(shape, obs.altitude_m)
-        battery = np.full(shape, obs.battery_soc * vehicle.battery_capacity_wh)
-        spent = np.zeros(shape)
-        cost = np.zeros(shape)
         if obs.target_lat_deg is not None and obs.target_lon_deg is not None:
             lat0, lon0 = obs.target_lat_deg, obs.target_lon_deg
         else:
@@ -316,52 +322,56 @@ class PlannerController(Controller):
                 )
             )
         coslat = max(np.cos(np.radians(lat0)), 1e-3)
+        frame = (lat0, lon0, float(EARTH_RADIUS_M * coslat))
         rates = self._rate_grid(obs, lat0, lon0)
-        deliverable = np.zeros(shape)
+        return _Horizon(field, times, sun, floor, pert_u, pert_v, frame, rates)
+
+    def _rollout(
+        self, obs: NavObservation, plans: IntArray, horizon: _Horizon
+    ) -> tuple[FloatArray, FloatArray]:
+        """(expected cost, mean distance from the target at the horizon) of each plan."""
+        cfg = self.config
+        vehicle = self.vehicle
+        field, times, rates = horizon.field, horizon.times_s, horizon.rates
+        n_plans = len(plans)
+        members = cfg.members
+        n_steps = len(times)
+        dt = cfg.step_s
+        segment = np.minimum(
+            (dt * np.arange(n_steps) // cfg.segment_s).astype(np.int64), plans.shape[1] - 1
+        )
+        flight = Rollout.start(
+            self.levels[plans], segment, times, horizon.sun, horizon.floor_wh, horizon.pert_u,
+            horizon.pert_v, self.levels, vehicle.kernel_params(), dt, horizon.frame, members,
+            -obs.target_offset_east_m, -obs.target_offset_north_m, obs.altitude_m,
+            obs.battery_soc * vehicle.battery_capacity_wh, rates,
+        )
+        if isinstance(field, GriddedForecastCache):
+            flight.fly_on_grid(field.kernel_grid())
+        else:
+            shape = (n_plans, members)
+            mid_alt, lat, lon = np.empty(shape), np.empty(shape), np.empty(shape)
+            for k in range(n_steps):
+                flight.climb(k, mid_alt, lat, lon)
+                u, v = field.sample(
+                    np.full(n_plans * members, times[k]), lat.ravel(), lon.ravel(),
+                    mid_alt.ravel(),
+                )
+                flight.move(k, np.asarray(u, dtype=float).reshape(shape),
+                            np.asarray(v, dtype=float).reshape(shape), mid_alt)
         radius = cfg.station_radius_m
         discount = cfg.discount_per_hour ** (dt / SECONDS_PER_HOUR)
-        weight = 1.0
-        level_pos = np.arange(len(self.levels), dtype=float)
-        spacing = self.levels[1] - self.levels[0] if len(self.levels) > 1 else 1.0
-        member_index = np.arange(members)[None, :]
-        for k in range(n_steps):
-            seg = min(int((k * dt) // cfg.segment_s), plans.shape[1] - 1)
-            target = self.levels[plans[:, seg]][:, None]
-            new_alt, battery, used = vehicle.advance(
-                alt, np.broadcast_to(target, shape), battery, dt, bool(sun[k]), float(floor[k])
-            )
-            spent += used
-            mid_alt = 0.5 * (alt + new_alt)
-            alt = new_alt
-            lat = lat0 + np.degrees(y / EARTH_RADIUS_M)
-            lon = lon0 + np.degrees(x / (EARTH_RADIUS_M * coslat))
-            u, v = field.sample(
-                np.full(n_plans * members, times[k]), lat.ravel(), lon.ravel(), mid_alt.ravel()
-            )
-            u = np.asarray(u, dtype=float).reshape(shape)
-            v = np.asarray(v, dtype=float).reshape(shape)
-            if members > 1:
-                frac = np.clip((mid_alt - self.levels[0]) / spacing, 0.0, level_pos[-1])
-                lo = np.floor(frac).astype(np.int64)
-                hi = np.minimum(lo + 1, len(self.levels) - 1)
-                w = frac - lo
-                pu, pv = pert_u[k], pert_v[k]
-                u = u + pu[member_index, lo] * (1 - w) + pu[member_index, hi] * w
-                v = v + pv[member_index, lo] * (1 - w) + pv[member_index, hi] * w
-            x = x + u * dt
-            y = y + v * dt
-            if rates is not None:
-                deliverable += rates.at(x, y) * dt
-            d = np.hypot(x, y)
-            outside = 0.5 * (1.0 + np.tanh((d - radius) / (2.0 * cfg.edge_softness_m)))
-            cost += weight * (outside + cfg.distance_weight * d / radius)
-            weight *= discount
-        d_end = np.hypot(x, y)
+        d = flight.distances
+        # Each step costs the (soft) share of it spent outside the radius plus the distance.
+        tanh_z = np.tanh((d - radius) / (2.0 * cfg.edge_softness_m))
+        cost = discounted_cost(d, tanh_z, discount, cfg.distance_weight, radius)
+        d_end = d[-1]
         steps_per_hour = SECONDS_PER_HOUR / dt
         cost += cfg.terminal_weight * steps_per_hour * d_end / radius
+        spent = flight.spent_wh
         cost += cfg.energy_weight * steps_per_hour * spent / max(vehicle.battery_capacity_wh, 1e-9)
         if rates is not None:
-            delivered_gb = np.minimum(deliverable, obs.data_waiting_bytes) / 1e9
+            delivered_gb = np.minimum(flight.deliverable_bytes, obs.data_waiting_bytes) / 1e9
             cost -= cfg.data_weight_h_per_gb * steps_per_hour * delivered_gb
         return cost.mean(axis=1), d_end.mean(axis=1)
 
@@ -402,11 +412,13 @@ class PlannerController(Controller):
         rng = np.random.default_rng([cfg.seed, int(round(obs.time_s)) & 0x7FFFFFFF])
         current = self._nearest_level(obs.altitude_m)
         plans = self._initial_candidates(rng, current)
-        costs = self.evaluate(obs, plans, rng=np.random.default_rng([cfg.seed, 7]))
+        # Candidates and refinements are scored on the same ensemble.
+        horizon = self._horizon(obs, np.random.default_rng([cfg.seed, 7]))
+        costs, _ = self._rollout(obs, plans, horizon)
         if cfg.refine_candidates > 0:
             order = np.argsort(costs, kind="stable")[: cfg.elites]
             children = self._mutate(rng, plans[order], cfg.refine_candidates)
-            child_costs = self.evaluate(obs, children, rng=np.random.default_rng([cfg.seed, 7]))
+            child_costs, _ = self._rollout(obs, children, horizon)
             plans = np.concatenate([plans, children])
             costs = np.concatenate([costs, child_costs])
         return plans[int(np.argmin(costs))]

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stratolink.winds.base import FloatArray
+from stratolink.winds.gridkernel import no_refcount
 
 SECONDS_PER_HOUR = 3600.0
 SunFunction = Callable[[FloatArray, float, float], NDArray[np.bool_]]
@@ -147,6 +148,13 @@ class VehicleModel:
             return 0.0 if spare <= 0.0 else float("inf")
         return spare * SECONDS_PER_HOUR / self.pump_energy_j_per_m
 
+    def kernel_params(self) -> FloatArray:
+        """The figures `advance_point` takes, in the order its `params` documents."""
+        return np.array([
+            self.max_vertical_speed_m_s, self.pump_energy_j_per_m, self.solar_power_w,
+            self.base_load_w, self.battery_capacity_wh, self.min_altitude_m, self.max_altitude_m,
+        ])
+
     def advance(
         self,
         altitude_m: FloatArray,
@@ -159,22 +167,69 @@ class VehicleModel:
         """Move altitudes toward their targets for `dt_s` and update the batteries.
 
         Descents are cut short where they would take the battery below `floor_wh`.
-        Returns (new altitude, new battery, pump energy spent this step), all in arrays.
+        Returns (new altitude, new battery, pump energy spent this step), all in arrays
+        (`advance_point` at every element: the planner's compiled rollouts step the same way).
         """
-        step = self.max_vertical_speed_m_s * dt_s
-        dz = np.clip(target_m - altitude_m, -step, step)
-        wanted_down = np.maximum(-dz, 0.0)
-        per_m = self.pump_energy_j_per_m / SECONDS_PER_HOUR
-        if per_m > 0.0:
-            allowed_down = np.maximum(battery_wh - floor_wh, 0.0) / per_m
-            down = np.minimum(wanted_down, allowed_down)
-        else:
-            down = wanted_down
-        dz = np.where(dz < 0.0, -down, dz)
-        spent = down * per_m
-        net_w = (self.solar_power_w if sun_up else 0.0) - self.base_load_w
-        battery = np.clip(
-            battery_wh - spent + net_w * dt_s / SECONDS_PER_HOUR, 0.0, self.battery_capacity_wh
+        alt, target, battery = np.broadcast_arrays(
+            *(np.asarray(a, dtype=np.float64) for a in (altitude_m, target_m, battery_wh))
         )
-        altitude = np.clip(altitude_m + dz, self.min_altitude_m, self.max_altitude_m)
-        return altitude, battery, spent
+        shape = alt.shape
+        out = np.empty((3, alt.size))
+        _advance_many(np.ravel(alt), np.ravel(target), np.ravel(battery), float(dt_s),
+                      bool(sun_up), float(floor_wh), self.kernel_params(), out)
+        return out[0].reshape(shape), out[1].reshape(shape), out[2].reshape(shape)
+
+
+@no_refcount(inline="always", error_model="numpy")
+def advance_point(altitude_m: float, target_m: float, battery_wh: float, dt_s: float,
+                  sun_up: bool, floor_wh: float, params: Any) -> tuple[float, float, float]:
+    """One balloon's step of `VehicleModel.advance`: (new altitude, new battery, pump Wh spent).
+
+    `params` is `VehicleModel.kernel_params()`: maximum vertical speed (m/s), pump energy
+    (J/m), solar power (W), base load (W), battery capacity (Wh), minimum and maximum altitude
+    (m). Compiled and inlined so that compiled rollouts pay only the arithmetic.
+    """
+    step = params[0] * dt_s
+    dz = clip_number(target_m - altitude_m, -step, step)
+    wanted_down = _maximum(-dz, 0.0)
+    per_m = params[1] / SECONDS_PER_HOUR
+    if per_m > 0.0:
+        allowed_down = _maximum(battery_wh - floor_wh, 0.0) / per_m
+        down = _minimum(wanted_down, allowed_down)
+    else:
+        down = wanted_down
+    if dz < 0.0:
+        dz = -down
+    spent = down * per_m
+    net_w = (params[2] if sun_up else 0.0) - params[3]
+    battery = clip_number(battery_wh - spent + net_w * dt_s / SECONDS_PER_HOUR, 0.0, params[4])
+    altitude = clip_number(altitude_m + dz, params[5], params[6])
+    return altitude, battery, spent
+
+
+@no_refcount(inline="always")
+def _maximum(a: float, b: float) -> float:
+    """`np.maximum` of two numbers, ties (0.0 and -0.0) included: `b` unless `a` is larger."""
+    return a if a > b else b
+
+
+@no_refcount(inline="always")
+def _minimum(a: float, b: float) -> float:
+    """`np.minimum` of two numbers, ties included: `b` unless `a` is smaller."""
+    return a if a < b else b
+
+
+@no_refcount(inline="always")
+def clip_number(a: float, lo: float, hi: float) -> float:
+    """`np.clip` of one number, compiled (the same result, the sign of a zero included)."""
+    return _minimum(_maximum(a, lo), hi)
+
+
+@no_refcount(error_model="numpy")
+def _advance_many(altitude_m: Any, target_m: Any, battery_wh: Any, dt_s: float, sun_up: bool,
+                  floor_wh: float, params: Any, out: Any) -> None:
+    """`advance_point` over 1-D arrays, into the rows (altitude, battery, spent) of `out`."""
+    for i in range(altitude_m.size):
+        out[0, i], out[1, i], out[2, i] = advance_point(
+            altitude_m[i], target_m[i], battery_wh[i], dt_s, sun_up, floor_wh, params
+        )
