@@ -29,11 +29,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stratolink.geo import EARTH_RADIUS_M
+from stratolink.navigation import comms, vehicle, windcache
 from stratolink.navigation.comms import LocalRateGrid, rate_at
 from stratolink.navigation.vehicle import advance_point, clip_number
 from stratolink.navigation.windcache import interpolate_point, local_metres
+from stratolink.winds import gridkernel
 from stratolink.winds.base import FloatArray
 from stratolink.winds.gridkernel import no_refcount
+
+gridkernel.forget_stale_cache(__file__, comms.__file__, vehicle.__file__, windcache.__file__,
+                              gridkernel.__file__)
 
 
 @dataclass

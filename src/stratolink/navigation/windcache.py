@@ -19,8 +19,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from stratolink.geo import EARTH_RADIUS_M
+from stratolink.winds import gridkernel
 from stratolink.winds.base import FloatArray, WindField
 from stratolink.winds.gridkernel import mod360, no_refcount
+
+gridkernel.forget_stale_cache(__file__, gridkernel.__file__)
 
 
 def _flat(a: Any) -> FloatArray:
