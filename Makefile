@@ -6,6 +6,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Bytecode is written as modules are first imported (the install skips compiling up front): a
+# machine that sets PYTHONDONTWRITEBYTECODE would otherwise compile every library from source
+# in each of the hundreds of Python processes the demo and the tests start (about 5 s each).
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: demo test pytest install system-deps lint bench clean vendor
 
 install: $(STAMP)

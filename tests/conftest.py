@@ -25,6 +25,10 @@ if SRC not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (SRC, os.environ.get("PYTHONPATH", "")) if p)
 
+# The tests start hundreds of Python processes: let them keep the bytecode they compile (an
+# environment with PYTHONDONTWRITEBYTECODE set would have each recompile every library).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow], "print_blob": True}
 settings.register_profile("stratolink", derandomize=True, **_COMMON)  # type: ignore[arg-type]
 settings.register_profile("explore", max_examples=1000, **_COMMON)  # type: ignore[arg-type]
