@@ -66,6 +66,11 @@ class Flight:
         self.proc.wait(timeout=30)
         self._thread.join(timeout=5)
 
+    def stop_readings(self) -> None:
+        """No more sensor lines (stdin stays open: the flight goes on running)."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
     def finish(self) -> dict[str, Any]:
         """End of sensor input: the flight drains its queue briefly and prints a summary."""
         self._stop.set()
@@ -123,6 +128,16 @@ def stored_files(ground: Ground) -> list[bytes]:
         return []
     return [p.read_bytes() for p in folder.iterdir()
             if p.is_file() and p.name.split("-", 1)[-1].startswith("frame-")]
+
+
+def flight_unacknowledged(store: Path) -> int:
+    """Bundles in the flight's outbound store (queued or in flight: not yet acknowledged),
+    read from the running flight's database without writing to it."""
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM outbound").fetchone()[0])
+    finally:
+        db.close()
 
 
 def ground_bundle_count(ground: Ground) -> int:
@@ -184,6 +199,14 @@ def test_kill_9_of_both_processes_loses_and_duplicates_nothing(tmp_path: Path) -
                 or ground_bundle_count(ground) <= bundles_before:
             assert flight.proc.poll() is None, "\n".join(flight.err.lines[-20:])
             assert time.monotonic() < deadline, (len(stored_files(ground)), len(sent))
+            time.sleep(0.5)
+        # With no more readings, the flight's queue drains: wait for that (however long a
+        # busy machine takes), then end its input. Its summary then has nothing queued.
+        flight.stop_readings()
+        deadline = time.monotonic() + 150
+        while flight_unacknowledged(folder / "state" / "bundles.db"):
+            assert flight.proc.poll() is None, "\n".join(flight.err.lines[-20:])
+            assert time.monotonic() < deadline, "the flight's queue did not drain"
             time.sleep(0.5)
         summary = flight.finish()
         flight = None
