@@ -110,6 +110,8 @@ def _reconcile(out_dir: Path) -> dict[str, Any]:
 
     from stratolink.ground.schema import bundles
     from stratolink.ground.store import MissionStore
+    from stratolink.link.fragment import fragment_ids
+    from stratolink.link.store import BundleStore
 
     generated = json.loads((out_dir / "balloon-generated.json").read_text())
     with MissionStore(f"sqlite:///{out_dir / 'mission.db'}") as store:
@@ -117,8 +119,18 @@ def _reconcile(out_dir: Path) -> dict[str, Any]:
             arrived = {r[0] for r in conn.execute(select(bundles.c.id))}
         commands = store.list_commands(limit=1000)
     sent = set(generated["ids"])
-    pending = set(generated["pending"])
+    queued = set(generated["pending"])
     expired = set(generated["expired"])
+    ground_link = BundleStore(out_dir / "link" / "ground" / "bundles.db")
+    try:
+        received = ground_link.received_ids()
+    finally:
+        ground_link.close()
+    # A file is pending while a fragment of it is still queued on the balloon, or when all
+    # of them reached the ground's link and its reassembly waited for the next poll.
+    pending = queued | {
+        parent for parent, size in generated["files"].items()
+        if (ids := set(fragment_ids(parent, size))) & queued or ids <= received}
     delivered = sent & arrived
     return {"realtime": True, "generated": len(sent), "delivered": len(delivered),
             "pending": len(sent & pending - delivered), "expired": len(sent & expired),
@@ -221,8 +233,13 @@ async def _balloon(out_dir: Path) -> None:
     agent = build_agent(config, out_dir, world, vehicle,
                         KeyRing(out_dir / "keys").operator_public_key(OPERATOR))
     generated: list[str] = []  # every id handed to the link, to reconcile (the simulator's)
-    loop = OnboardLoop(agent, node, on_bundle=lambda b: generated.append(b.id),
-                       on_file=lambda parent, _size, _now: generated.append(parent))
+    files: dict[str, int] = {}  # parent id -> size of each file queued as fragments
+
+    def on_file(parent: str, size: int, _now: float) -> None:
+        generated.append(parent)
+        files[parent] = size
+
+    loop = OnboardLoop(agent, node, on_bundle=lambda b: generated.append(b.id), on_file=on_file)
     start = await _ready_then_start(out_dir, "balloon")
     offset = config.launch_time_s - start
     service = {p.name: True for p in config.providers}
@@ -242,7 +259,7 @@ async def _balloon(out_dir: Path) -> None:
     while time.time() < drain_end and node.store.counts()["queued"]:
         await asyncio.sleep(0.2)
     await runner.stop()
-    counts = {"ids": generated, "pending": sorted(node.store.queued_ids()),
+    counts = {"ids": generated, "files": files, "pending": sorted(node.store.queued_ids()),
               "expired": [d.id for d in node.store.drops()],
               "forecasts": agent.log.forecasts}
     (out_dir / "balloon-generated.json").write_text(json.dumps(counts))
