@@ -62,7 +62,6 @@ class FlightLog:
 
     def __init__(self, path: Path, *, resume: bool, warn: Callable[[str], None]) -> None:
         self.path = path
-        self._warn = warn
         self._previous: dict[str, FlightResult] = {}
         if resume and path.is_file():
             self._previous = dict(read_log(path, warn))
