@@ -100,6 +100,8 @@ def build(checkout: Path, status: Callable[[str], None]) -> Path:
                               stdout=log, stderr=subprocess.STDOUT, check=False)
     if done.returncode != 0:
         raise TawhiriUnavailable(f"building Tawhiri failed; see {staging / 'build.log'}")
+    for intermediate in ("c", "obj"):  # generated C and object files: only the .so are used
+        shutil.rmtree(staging / intermediate, ignore_errors=True)
     if target.exists():  # another run built it meanwhile
         shutil.rmtree(staging, ignore_errors=True)
         return target
