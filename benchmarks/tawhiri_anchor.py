@@ -89,7 +89,7 @@ def build(checkout: Path, status: Callable[[str], None]) -> Path:
     if not all((checkout / "tawhiri" / f"{m}.pyx").is_file() for m in MODULES):
         raise TawhiriUnavailable(f"{checkout} is not a Tawhiri checkout (no tawhiri/*.pyx)")
     target = CACHE / source_hash(checkout)
-    if all(any((target / "tawhiri").glob(f"{m}.*.so")) for m in MODULES):
+    if _complete(target):
         status(f"Tawhiri's compiled modules cached in {target}")
         return target
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -102,11 +102,17 @@ def build(checkout: Path, status: Callable[[str], None]) -> Path:
         raise TawhiriUnavailable(f"building Tawhiri failed; see {staging / 'build.log'}")
     for intermediate in ("c", "obj"):  # generated C and object files: only the .so are used
         shutil.rmtree(staging / intermediate, ignore_errors=True)
-    if target.exists():  # another run built it meanwhile
+    if _complete(target):  # another run built it meanwhile
         shutil.rmtree(staging, ignore_errors=True)
         return target
+    shutil.rmtree(target, ignore_errors=True)  # a partial build from an interrupted run
     staging.rename(target)
     return target
+
+
+def _complete(built: Path) -> bool:
+    """Whether `built/tawhiri/` holds every compiled module."""
+    return all(any((built / "tawhiri").glob(f"{m}.*.so")) for m in MODULES)
 
 
 def _build_here(checkout: Path, out: Path) -> None:
@@ -156,8 +162,8 @@ def load(checkout: Path, built: Path) -> tuple[types.ModuleType, types.ModuleTyp
 class GridDataset:
     """The attributes Tawhiri's models read from its `Dataset`: `array` and `ds_time`.
 
-    `array` is a shared mmap of a sparse file of Tawhiri's global shape holding `field`'s
-    grid: `ds` as GRIB decoding gives it (time, isobaricInhPa, latitude, longitude; gh in
+    `array` is a shared mmap of a sparse file of Tawhiri's global shape holding the grid
+    `ds`, laid out as GRIB decoding gives it (time, isobaricInhPa, latitude, longitude; gh in
     metres, u and v in m/s). See the module docstring; close it when done.
     """
 
