@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.typing import ArrayLike
 
 from gfs_like import CYCLE_SECONDS, gfs_grid, write_hourly_files
@@ -23,6 +25,7 @@ from stratolink.flight.predict import (
 )
 from stratolink.flight.state import Stage
 from stratolink.geo import EARTH_RADIUS_M, distance_m
+from stratolink.winds import gridkernel
 from stratolink.winds.base import FloatArray, UniformWindField, WindField
 from stratolink.winds.gridded import load_wind_data
 from stratolink.winds.gridded_field import GriddedWindField
@@ -158,6 +161,17 @@ def test_the_kernels_table_lookup_is_numpys_interp_to_the_bit() -> None:
     uneven = np.array([0.0, 1.0, 5.0, 5.5, 40.0])
     got = np.array([compiled._interp(float(x), uneven, uneven ** 2) for x in queries / 2000])
     np.testing.assert_array_equal(got, np.interp(queries / 2000, uneven, uneven ** 2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(min_value=-2000.0, max_value=2000.0, allow_nan=False)
+       | st.sampled_from([-720.0, -360.0, -359.99999999999994, -1e-300, -0.0, 0.0,
+                          359.99999999999994, 360.0, 720.0]))
+def test_the_kernels_longitude_wrap_is_pythons_modulo_to_the_bit(d: float) -> None:
+    """`mod360`'s shortcuts (inside one turn, one turn below zero) give Python's `d % 360`,
+    to the bit, including the edges where the sum rounds to 360."""
+    got = gridkernel.mod360(d)
+    assert got == d % 360.0 and np.signbit(got) == np.signbit(d % 360.0)
 
 
 def test_rk4_converges_at_fourth_order_in_a_sheared_rotating_wind() -> None:

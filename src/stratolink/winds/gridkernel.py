@@ -115,9 +115,16 @@ def inverse_step(axis: Any) -> float:
 
 @no_refcount(inline="always")
 def mod360(d: float) -> float:
-    """`d % 360.0` as Python computes it (same bits), without a call for the usual case."""
+    """`d % 360.0` as Python computes it (same bits), without a call for the usual cases.
+
+    One turn below zero is the other usual case: a regional grid that crosses the prime
+    meridian keeps its longitude nodes on 0..360 (330 .. 390 for 30 W .. 30 E), so every
+    query east of zero lands there. Python's modulo of such a `d` is `fmod(d, 360) + 360`,
+    with `fmod(d, 360) == d`: the same single addition, so the same bits."""
     if 0.0 <= d < 360.0:
-        return d
+        return d + 0.0  # -0.0 becomes 0.0, as in Python; no other value changes
+    if -360.0 < d < 0.0:
+        return d + 360.0
     return d % 360.0
 
 
