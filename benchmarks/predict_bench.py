@@ -6,7 +6,13 @@
    GFS-shaped grid (GFS's 31 pressure levels, 3-hourly): milliseconds per trajectory, median
    of many.
 2. 1000 standard-profile members (spread ascent rates and burst altitudes) on the same grid:
-   milliseconds for all of them.
+   milliseconds for all of them, on all of numba's threads (the default) and on one thread.
+   Tawhiri flies on one core, so the one-thread CPU time is the like-for-like comparison
+   (`vs_tawhiri_1000_one_thread`; the all-threads run's is `vs_tawhiri_1000`). This
+   machine's cores change speed within minutes, by up to 1.9x (Tawhiri's trajectory here:
+   0.76 or 1.44 ms): a one-thread run has been seen at 60 and at 97 ms, while the
+   two-thread run kept both cores near the slower pace in every run; so one-thread CPU time
+   can be well under the two-thread run's, or equal to it.
 3. The Tawhiri API endpoint (`GET /api/v1/`, the full FastAPI app in process): median latency
    over many requests. Tawhiri answered in 0.01-0.7 s here.
 4. 2,000 superpressure members for 24 h on synthetic winds (the numpy path), against the same
@@ -41,6 +47,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import numba
 import numpy as np
 import xarray as xr
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -240,9 +247,18 @@ def main() -> None:
         single_ms, single_cpu = median_ms(lambda: predict(field, LAUNCH, PROFILE), 300)
         if tawhiri is not None:
             t_single = tawhiri_single(tawhiri, 300)
-        ensemble_ms, ensemble_cpu = median_ms(lambda: predict_ensemble(
-            field, LAUNCH, PROFILE, 1000, forecast_error=False,
-            burst_altitude_spread_m=ENSEMBLE_BURST_SPREAD_M, workers=1, tracked=10), 7)
+        def ensemble() -> None:
+            predict_ensemble(field, LAUNCH, PROFILE, 1000, forecast_error=False,
+                             burst_altitude_spread_m=ENSEMBLE_BURST_SPREAD_M, workers=1,
+                             tracked=10)
+
+        ensemble_ms, ensemble_cpu = median_ms(ensemble, 7)
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            one_thread_ms, one_thread_cpu = median_ms(ensemble, 7)
+        finally:
+            numba.set_num_threads(threads)
         if tawhiri is not None:
             t_1000 = tawhiri_1000(tawhiri, 3)
             figures = TawhiriFigures("measured", t_single[0], t_single[1], t_1000[0], t_1000[1],
@@ -250,6 +266,7 @@ def main() -> None:
     latency_ms = tawhiri_latency_ms(field, 100)
     vs_single = figures.single_cpu_ms / single_cpu
     vs_1000 = figures.runs_1000_cpu_ms / ensemble_cpu
+    vs_1000_one_thread = figures.runs_1000_cpu_ms / one_thread_cpu
     if figures.source == "measured":
         print(f"one standard trajectory: {single_ms:.3f} ms wall, {single_cpu:.3f} ms CPU "
               f"(Tawhiri in this run: {figures.single_ms:.3f} ms wall, "
@@ -263,6 +280,8 @@ def main() -> None:
         print(f"1000 members: {ensemble_ms:.1f} ms wall, {ensemble_cpu:.1f} ms CPU (1000 Tawhiri "
               f"runs {TAWHIRI_1000_S[0]}-{TAWHIRI_1000_S[1]} s: {vs_1000:.1f}-"
               f"{TAWHIRI_1000_S[1] * 1e3 / ensemble_cpu:.1f}x; target <= 50 ms, >= 15x)")
+    print(f"1000 members on one thread, as Tawhiri flies: {one_thread_ms:.1f} ms wall, "
+          f"{one_thread_cpu:.1f} ms CPU: {vs_1000_one_thread:.1f}x Tawhiri's 1000 runs")
     print(f"Tawhiri endpoint p50: {latency_ms:.1f} ms (Tawhiri {TAWHIRI_LATENCY_S[0]}-"
           f"{TAWHIRI_LATENCY_S[1]} s; target <= 50 ms)")
     sp_seconds, sp_speedup = superpressure_part()
@@ -277,7 +296,10 @@ def main() -> None:
         "single_ms": round(single_ms, 4), "single_cpu_ms": round(single_cpu, 4),
         "members_1000_ms": round(ensemble_ms, 2), "members_1000_cpu_ms": round(ensemble_cpu, 2),
         "tawhiri_p50_ms": round(latency_ms, 2),
+        "members_1000_one_thread_ms": round(one_thread_ms, 2),
+        "members_1000_one_thread_cpu_ms": round(one_thread_cpu, 2),
         "vs_tawhiri_single": round(vs_single, 2), "vs_tawhiri_1000": round(vs_1000, 1),
+        "vs_tawhiri_1000_one_thread": round(vs_1000_one_thread, 1),
         "tawhiri_source": figures.source,
         "tawhiri_single_ms": rounded(figures.single_ms, 4),
         "tawhiri_single_cpu_ms": round(figures.single_cpu_ms, 4),
