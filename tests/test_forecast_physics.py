@@ -314,6 +314,28 @@ def test_a_flight_lands_where_its_descent_meets_the_terrain(
     assert landed.stage_names()[-1] == "landed" and landed.alt[-2, 0] > 900.0
 
 
+def test_columns_blended_once_per_pass_give_the_bits_each_member_would_get(
+    gfs_field: GriddedWindField,
+) -> None:
+    """The kernel keeps each pass's time-blended columns for the members near them; a
+    member at a time of its own blends them itself. Both must give the same bits."""
+    rng = np.random.default_rng(8)
+    n = 300
+    lat = rng.uniform(50.0, 54.0, n)
+    lon = rng.uniform(-3.0, 3.0, n)
+    a0 = rng.uniform(0.0, 25_000.0, n)
+    a1 = a0 + rng.uniform(-300.0, 300.0, n)
+    h = np.full(n, 60.0)
+    shared = compiled.drift(gfs_field, LAUNCH_T, lat, lon, a0, a1, h)
+    # A first member stepping 45 s makes that the passes' common step, so from the second
+    # stage on (t + 30 s, t + 60 s) every other member blends its own columns.
+    own = compiled.drift(gfs_field, LAUNCH_T, np.r_[52.0, lat], np.r_[0.0, lon],
+                         np.r_[1000.0, a0], np.r_[1000.0, a1], np.r_[45.0, h])
+    assert shared is not None and own is not None
+    np.testing.assert_array_equal(own[0][1:], shared[0])
+    np.testing.assert_array_equal(own[1][1:], shared[1])
+
+
 def test_drift_on_gridded_data_runs_compiled_and_equals_numpy(
     gfs_field: GriddedWindField,
 ) -> None:

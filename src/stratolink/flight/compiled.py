@@ -10,11 +10,13 @@ one pass are independent, so the processor overlaps them, and the time bracket i
 up once per pass. From `PARALLEL_MIN_MEMBERS` members the ensemble is split into one
 lock-step group per numba thread.
 
-It is the same physics as the numpy models, step for step and operation for operation:
-the vertical motion and the placement of burst/landing inside a step are those of
-`flight.latex`, the drift is the RK4 step of `flight.motion.drift` on
-`geo.position_rates`, and the interpolation is `winds.gridkernel.sample_point`. Tests fly
-both paths on the same data and compare them. Flights that reach the polar caps, or fields
+It is the same physics as the numpy models, step for step: the vertical motion and the
+placement of burst/landing inside a step are those of `flight.latex` operation for
+operation, the drift is the RK4 step of `flight.motion.drift` on `geo.position_rates`, and
+the interpolation is `winds.gridkernel.sample_at`, which blends each column's two times
+first and shares those blends between the members of a pass (the numpy field sums the 8
+corners at once: the two agree to rounding). Tests fly both paths on the same data and
+compare them. Flights that reach the polar caps, or fields
 the kernel does not know, take the numpy path.
 
 Size: one kernel; the lock-step flight, its RK4 passes and the Python entry points share
@@ -46,6 +48,10 @@ STANDARD = 0
 CRUISE = 1
 PARALLEL_MIN_MEMBERS = 64
 """Ensembles of at least this many members fly on all of numba's threads."""
+SHARED_COLUMNS_MIN_MEMBERS = 32
+"""Passes over at least this many members share their time-blended columns (a column
+blends every level at once, which pays only when several members read it); smaller ones,
+a single trajectory above all, blend just the levels they read. Same bits either way."""
 _PARALLEL_LOCK = threading.Lock()
 """One parallel flight at a time: numba's default thread pool must not be entered from two
 threads at once (the ground's API flies requests on a thread pool), and one flight already
@@ -103,7 +109,7 @@ def _fail(errors: Any, m: int, status: int, t: float, lat: float, lon: float,
 @gridkernel.no_refcount(error_model="numpy")
 def _drift_passes(grid: Any, t: float, slots: Any, n: int, lat: Any, lon: Any, a0: Any,
                   a1: Any, hh: Any, hint: Any, new_lat: Any, new_lon: Any, failed: Any,
-                  errors: Any, m0: int, scratch: Any) -> None:
+                  errors: Any, m0: int, scratch: Any, h_common: float, cache: Any) -> None:
     """The RK4 drift of `flight.motion.drift` for members `slots[:n]`, all from time `t`.
 
     Entry i moves member j = slots[i] (position `lat[j]`, `lon[j]`, level hint `hint[j]`)
@@ -112,10 +118,12 @@ def _drift_passes(grid: Any, t: float, slots: Any, n: int, lat: Any, lon: Any, a
     (status, member, failing query). One pass per RK4 stage over all the members: the wind
     samples of one pass do not depend on each other, so the processor overlaps them, where
     one member's four stages form a chain of dependent loads and divisions whose latency,
-    not the arithmetic, would set the pace. The arithmetic is the scalar RK4 step's,
-    operation for operation (same results to the bit). `scratch` is a (4, >= n) work array.
-    Compiled without reference counting (`gridkernel.no_refcount`), so it allocates
-    nothing.
+    not the arithmetic, would set the pace. The RK4 arithmetic is the scalar step's,
+    operation for operation. Members stepping `h_common` seconds (all but those touching
+    down in this step) sample one time per pass and share its time-blended columns in
+    `cache` (`gridkernel.column_cache`); the others blend their own, with the same bits.
+    `scratch` is a (4, >= n) work array. Compiled without reference counting
+    (`gridkernel.no_refcount`), so it allocates nothing.
     """
     times, lats, lon_nodes, u, v, height, ints, floats = grid
     acc_lat, acc_lon, q_lat, q_lon = scratch[0], scratch[1], scratch[2], scratch[3]
@@ -125,9 +133,21 @@ def _drift_passes(grid: Any, t: float, slots: Any, n: int, lat: Any, lon: Any, a
         failed[i] = abs(lat[j]) > _POLAR_CAP_DEG
         if failed[i]:
             _fail(errors, m0 + j, gridkernel.POLAR, t, lat[j], lon[j], a0[i])
+    state = cache[5]
     for s in range(4):  # sample at t, t + h/2, t + h/2, t + h
-        t_last = math.nan
-        t_status, t_lo, t_w = gridkernel.NOT_FINITE, 0, 0.0
+        # The pass's time for the members that step h_common (all but those landing): its
+        # bracket is looked up once, and its time-blended columns are shared in `cache`.
+        if s == 0:
+            tc = t
+        elif s == 3:
+            tc = t + h_common
+        else:
+            tc = t + 0.5 * h_common
+        if tc != state[0]:
+            state[0] = tc
+            state[1] += 1.0
+        stamp = int(state[1])
+        tc_status, tc_lo, tc_w = gridkernel.time_bracket(times, ints, floats, tc)
         for i in range(n):
             if failed[i]:
                 continue
@@ -140,12 +160,14 @@ def _drift_passes(grid: Any, t: float, slots: Any, n: int, lat: Any, lon: Any, a
                 ts, qa = t + h, a1[i]
             else:
                 ts, qa = t + half, 0.5 * (a0[i] + a1[i])
-            if ts != t_last:  # the same few times for (nearly) every member
-                t_last = ts
+            common = (s == 0 or h == h_common) and n >= SHARED_COLUMNS_MIN_MEMBERS
+            if common:
+                t_status, t_lo, t_w = tc_status, tc_lo, tc_w
+            else:
                 t_status, t_lo, t_w = gridkernel.time_bracket(times, ints, floats, ts)
             uu, vv, status, hint[j] = gridkernel.sample_at(
                 times, lats, lon_nodes, u, v, height, ints, floats, t_status, t_lo, t_w,
-                q_lat[i], q_lon[i], qa, hint[j])
+                q_lat[i], q_lon[i], qa, hint[j], cache, stamp, common)
             if status != 0:
                 _fail(errors, m0 + j, status, ts, q_lat[i], q_lon[i], qa)
                 failed[i] = True
@@ -219,6 +241,7 @@ def _fly_members(grid: Any, m0: int, m1: int, t0: float, lat0: float, lon0: floa
     lat1 = np.empty(k)
     lon1 = np.empty(k)
     scratch = np.empty((4, k))
+    cache = gridkernel.column_cache(grid[3].shape[1])
     for m in range(m0, min(tracked, m1)):
         rec[0, 0, m], rec[1, 0, m], rec[2, 0, m] = lat0, lon0, alt0
         rec_stage[0, m] = _ASCENT
@@ -267,7 +290,7 @@ def _fly_members(grid: Any, m0: int, m1: int, t0: float, lat0: float, lon0: floa
             a_start[i], new_alt[i], move[i], move_h[i] = a0, a1, move_frac, move_frac * h
             burst[i], reach[i], landed[i] = burst_frac, reach_frac, down
         _drift_passes(grid, t, active, n_active, lat, lon, a_start, new_alt, move_h, hint,
-                      lat1, lon1, failed, errors, m0, scratch)
+                      lat1, lon1, failed, errors, m0, scratch, h, cache)
         step += 1
         kept = 0
         for i in range(n_active):
@@ -364,7 +387,8 @@ def _drift_members(grid: Any, t: float, lat: Any, lon: Any, a0: Any, a1: Any,
     failed = np.zeros(n, dtype=np.bool_)
     errors = np.zeros((n, 6))
     _drift_passes(grid, t, np.arange(n), n, lat, lon, a0, a1, h, np.zeros(n, dtype=np.int64),
-                  new_lat, new_lon, failed, errors, 0, np.empty((4, n)))
+                  new_lat, new_lon, failed, errors, 0, np.empty((4, n)), h[0] if n else 0.0,
+                  gridkernel.column_cache(grid[3].shape[1]))
     first = np.flatnonzero(failed)
     return new_lat, new_lon, errors[first[0]] if first.size else np.zeros(6)
 

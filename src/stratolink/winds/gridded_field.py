@@ -278,7 +278,8 @@ class GriddedWindField(WindField):
         f = np.minimum((alt - h_lo) / (h_hi - h_lo), 1.0)
 
         # Each of the two levels blended over the corners, then the two blends weighted by
-        # f (as Tawhiri does); the compiled kernel (`winds.gridkernel`) computes the same.
+        # f (as Tawhiri does); the compiled kernel (`winds.gridkernel`) does the same,
+        # summing each column's two times first (equal to rounding).
         u_lo, u_hi, v_lo, v_hi = (np.zeros(t.size) for _ in range(4))
         u_flat = self._u.reshape(-1)
         v_flat = self._v.reshape(-1)

@@ -1,10 +1,13 @@
 """Compiled (numba) point interpolation of a `GriddedWindField`, for the flight kernel.
 
-`sample_point` computes exactly what `GriddedWindField.sample` computes for one point (the
-same brackets, weights and vertical rule, including the extrapolation below the bottom
+`sample_at` computes what `GriddedWindField.sample` computes for one point (the same
+brackets, the same weights and vertical rule, including the extrapolation below the bottom
 level) without allocating, so that a whole trajectory can be integrated in compiled code
-(`stratolink.flight.compiled`). Instead of raising it returns a status code; the caller then
-asks the Python field about the failing point to get the one-line error message.
+(`stratolink.flight.compiled`). It blends the two times of each column first, which lets
+the members of an ensemble share that work; the field sums the 8 corners at once, so the
+two agree to rounding (about 1e-14 of a degree after a flight; tests compare them). Instead
+of raising it returns a status code; the caller then asks the Python field about the failing
+point to get the one-line error message.
 
 The grid travels as a `KernelGrid` tuple of arrays (see `GriddedWindField.kernel_grid`).
 Functions are compiled on first use and cached on disk (`cache=True`).
@@ -129,15 +132,6 @@ def mod360(d: float) -> float:
 
 
 @no_refcount(inline="always")
-def _blend(a: Any, rows: Any, weights: Any, level: int) -> float:
-    """The corner weights applied to column `level` of `a` at the 8 corner rows."""
-    total = 0.0
-    for c in range(8):
-        total += weights[c] * a[rows[c], level]
-    return total
-
-
-@no_refcount(inline="always")
 def time_bracket(times: Any, ints: Any, floats: Any, t: float) -> tuple[int, int, float]:
     """(status, lower time index, weight of the upper one) of time `t`, for `sample_at`.
 
@@ -153,30 +147,75 @@ def time_bracket(times: Any, ints: Any, floats: Any, t: float) -> tuple[int, int
     return OK, t_lo, t_w
 
 
-@no_refcount()
-def sample_point(
-    times: Any, lats: Any, lon_nodes: Any, u: Any, v: Any, height: Any, ints: Any, floats: Any,
-    t: float, lat: float, lon: float, alt: float, hint: int,
-) -> tuple[float, float, int, int]:
-    """(u, v, status, level) at one point; status OK or why the point is outside the data.
+COLUMN_SLOTS = 1024
+"""Columns a `ColumnCache` holds (a power of two: a column's slot is its index's low bits)."""
 
-    `hint` is a guess of the lower level index (the `level` of the previous call): the
-    bracket is searched outward from it, so a trajectory, whose altitude changes little
-    between calls, finds it in one or two looks. The grid comes as the 8 arrays of a
-    `KernelGrid`, unpacked once by the caller. Compiled without reference counting
-    (`no_refcount`); inlined into a caller compiled the same way it costs no more.
-    """
-    t_status, t_lo, t_w = time_bracket(times, ints, floats, t)
-    return sample_at(times, lats, lon_nodes, u, v, height, ints, floats, t_status, t_lo, t_w,
-                     lat, lon, alt, hint)
+
+@numba.njit(cache=True)
+def column_cache(nlev: int) -> tuple[Any, ...]:
+    """An empty cache of time-blended columns for `sample_cached`: u, v and height of
+    `COLUMN_SLOTS` columns at `nlev` levels, each slot's column index and pass stamp, and
+    the (time, stamp) of the current pass."""
+    return (np.empty((COLUMN_SLOTS, nlev)), np.empty((COLUMN_SLOTS, nlev)),
+            np.empty((COLUMN_SLOTS, nlev)), np.full(COLUMN_SLOTS, -1, dtype=np.int64),
+            np.full(COLUMN_SLOTS, -1, dtype=np.int64), np.array([math.nan, 0.0]))
+
+
+@no_refcount(inline="always")
+def _slot(slab_u: Any, slab_v: Any, slab_h: Any, slot_col: Any, slot_stamp: Any, stamp: int,
+          u: Any, v: Any, height: Any, shared: int, col: int, row0: int, row1: int,
+          wt0: float, tw: float) -> int:
+    """The slot of column `col` blended between rows `row0` and `row1` with weights `wt0`,
+    `tw`: filled (every level of u, v and height) when it holds another column or pass."""
+    s = col & (COLUMN_SLOTS - 1)
+    if slot_col[s] != col or slot_stamp[s] != stamp:
+        for level in range(u.shape[1]):
+            slab_u[s, level] = wt0 * u[row0, level] + tw * u[row1, level]
+            slab_v[s, level] = wt0 * v[row0, level] + tw * v[row1, level]
+        if not shared:
+            for level in range(u.shape[1]):
+                slab_h[s, level] = wt0 * height[row0, level] + tw * height[row1, level]
+        slot_col[s] = col
+        slot_stamp[s] = stamp
+    return s
+
+
+@no_refcount(inline="always")
+def _blend4(slab: Any, a: Any, cached: bool, s0: int, s1: int, s2: int, s3: int, rows: Any,
+            wt0: float, tw: float, w: Any, level: int) -> float:
+    """Column weights `w` applied to the four time-blended columns at `level`: read from the
+    cache slots, or blended here from the grid `rows` (the same arithmetic, so the same
+    bits)."""
+    if cached:
+        return (w[0] * slab[s0, level] + w[1] * slab[s1, level] + w[2] * slab[s2, level]
+                + w[3] * slab[s3, level])
+    c0 = wt0 * a[rows[0], level] + tw * a[rows[4], level]
+    c1 = wt0 * a[rows[1], level] + tw * a[rows[5], level]
+    c2 = wt0 * a[rows[2], level] + tw * a[rows[6], level]
+    c3 = wt0 * a[rows[3], level] + tw * a[rows[7], level]
+    return w[0] * c0 + w[1] * c1 + w[2] * c2 + w[3] * c3
 
 
 @no_refcount(inline="always")
 def sample_at(
-    times: Any, lats: Any, lon_nodes: Any, u: Any, v: Any, height: Any, ints: Any, floats: Any,
-    t_status: int, t_lo: int, t_w: float, lat: float, lon: float, alt: float, hint: int,
+    times: Any, lats: Any, lon_nodes: Any, u: Any, v: Any, height: Any, ints: Any,
+    floats: Any, t_status: int, t_lo: int, t_w: float, lat: float, lon: float, alt: float,
+    hint: int, cache: Any, stamp: int, use_cache: bool,
 ) -> tuple[float, float, int, int]:
-    """`sample_point` with the time already bracketed by `time_bracket`."""
+    """(u, v, status, level) at one point, the time already bracketed by `time_bracket`;
+    status OK or why the point is outside the data.
+
+    Each of the four columns around the point is blended between the two times, then the
+    four are weighted in latitude and longitude. Every member of one RK4 pass samples the
+    same time, so the time-blended columns are kept in `cache` (`column_cache`) under the
+    pass's `stamp` and shared by the members near them: a member then reads 4 columns, not
+    the 8 (time, latitude, longitude) corners. With `use_cache` False (a member at a time of
+    its own) the same blends are made here, so either way gives the same bits.
+
+    `hint` is a guess of the lower level index (the `level` of the previous call): the
+    bracket is searched outward from it, so a trajectory, whose altitude changes little
+    between calls, finds it in one or two looks. Compiled without reference counting
+    (`no_refcount`): it allocates nothing."""
     if not (math.isfinite(lat) and math.isfinite(lon) and math.isfinite(alt)):
         return math.nan, math.nan, NOT_FINITE, hint
     if t_status != OK:
@@ -186,11 +225,9 @@ def sample_at(
     nlev = u.shape[1]
     nt = 1 if ints[I_STEADY] else times.size
     t_hi = min(t_lo + 1, nt - 1)
-    # latitude
     if lat < lats[0] or lat > lats[nlat - 1]:
         return math.nan, math.nan, LAT_OUT, hint
     y_lo, y_w = _bracket(lats, lat, ints[I_UNI_LAT], floats[F_INV_STEP_LAT])
-    # longitude
     first = lon_nodes[0]
     q = first + mod360(lon - first)
     if q >= first + 360.0:
@@ -205,75 +242,60 @@ def sample_at(
     x_lo, x_w = _bracket(lon_nodes, q, ints[I_UNI_LON], floats[F_INV_STEP_LON])
     x_hi = (x_lo + 1) % nlon if ints[I_PERIODIC] else x_lo + 1
 
-    # The 8 corners (time, latitude, longitude), in the order of the Python field's sum.
-    r00 = (t_lo * nlat + y_lo) * nlon
-    r01 = (t_lo * nlat + y_lo + 1) * nlon
-    r10 = (t_hi * nlat + y_lo) * nlon
-    r11 = (t_hi * nlat + y_lo + 1) * nlon
-    rows = (r00 + x_lo, r00 + x_hi, r01 + x_lo, r01 + x_hi,
-            r10 + x_lo, r10 + x_hi, r11 + x_lo, r11 + x_hi)
-    wt0, wy0, wx0 = 1.0 - t_w, 1.0 - y_w, 1.0 - x_w
-    weights = (wt0 * wy0 * wx0, wt0 * wy0 * x_w, wt0 * y_w * wx0, wt0 * y_w * x_w,
-               t_w * wy0 * wx0, t_w * wy0 * x_w, t_w * y_w * wx0, t_w * y_w * x_w)
-
-    # The lower level k of the bracket: the largest level whose blended height is <= alt,
-    # within 0 .. nlev-2, walked to from the hint. The hint is usually right (a flight
-    # changes level every few steps), so the heights and the winds of its two levels are
-    # blended in one pass over the corners (levels k and k+1 of a corner lie side by side
-    # in each of height, u and v): blending the heights first and the winds after the search
-    # read every corner twice and made the winds wait for the search. A wrong hint costs the
-    # winds' blend again at the level found. Each level is blended, then the two blends are
-    # weighted by f, as `GriddedWindField.sample` (and Tawhiri) does.
+    cols = (y_lo * nlon + x_lo, y_lo * nlon + x_hi, (y_lo + 1) * nlon + x_lo,
+            (y_lo + 1) * nlon + x_hi)
+    base0 = t_lo * nlat * nlon
+    base1 = t_hi * nlat * nlon
+    rows = (base0 + cols[0], base0 + cols[1], base0 + cols[2], base0 + cols[3],
+            base1 + cols[0], base1 + cols[1], base1 + cols[2], base1 + cols[3])
+    wt0 = 1.0 - t_w
+    wy0, wx0 = 1.0 - y_w, 1.0 - x_w
+    w = (wy0 * wx0, wy0 * x_w, y_w * wx0, y_w * x_w)
     shared = ints[I_SHARED_HEIGHT]
+    slab_u, slab_v, slab_h, slot_col, slot_stamp, _ = cache
+    s0 = s1 = s2 = s3 = 0
+    cached = use_cache
+    if cached:
+        s0 = cols[0] & (COLUMN_SLOTS - 1)
+        s1 = cols[1] & (COLUMN_SLOTS - 1)
+        s2 = cols[2] & (COLUMN_SLOTS - 1)
+        s3 = cols[3] & (COLUMN_SLOTS - 1)
+        # Two of the four columns in one slot would evict each other: blend them here.
+        cached = not (s0 == s1 or s0 == s2 or s0 == s3 or s1 == s2 or s1 == s3 or s2 == s3)
+    if cached:
+        _slot(slab_u, slab_v, slab_h, slot_col, slot_stamp, stamp, u, v, height, shared,
+              cols[0], rows[0], rows[4], wt0, t_w)
+        _slot(slab_u, slab_v, slab_h, slot_col, slot_stamp, stamp, u, v, height, shared,
+              cols[1], rows[1], rows[5], wt0, t_w)
+        _slot(slab_u, slab_v, slab_h, slot_col, slot_stamp, stamp, u, v, height, shared,
+              cols[2], rows[2], rows[6], wt0, t_w)
+        _slot(slab_u, slab_v, slab_h, slot_col, slot_stamp, stamp, u, v, height, shared,
+              cols[3], rows[3], rows[7], wt0, t_w)
+
     k = min(max(hint, 0), nlev - 2)
-    h_lo = h_hi = u_lo = u_hi = v_lo = v_hi = 0.0
-    for c in range(8):
-        row = rows[c]
-        w = weights[c]
-        u_lo += w * u[row, k]
-        u_hi += w * u[row, k + 1]
-        v_lo += w * v[row, k]
-        v_hi += w * v[row, k + 1]
-        if not shared:
-            h_lo += w * height[row, k]
-            h_hi += w * height[row, k + 1]
     if shared:
         h_lo = float(height[0, k])
         h_hi = float(height[0, k + 1])
-    hinted = k
+    else:
+        h_lo = _blend4(slab_h, height, cached, s0, s1, s2, s3, rows, wt0, t_w, w, k)
+        h_hi = _blend4(slab_h, height, cached, s0, s1, s2, s3, rows, wt0, t_w, w, k + 1)
     while k > 0 and h_lo > alt:
         k -= 1
         h_hi = h_lo
-        h_lo = float(height[0, k]) if shared else _blend(height, rows, weights, k)
+        h_lo = (float(height[0, k]) if shared else
+                _blend4(slab_h, height, cached, s0, s1, s2, s3, rows, wt0, t_w, w, k))
     while k < nlev - 2 and h_hi <= alt:
         k += 1
         h_lo = h_hi
-        h_hi = float(height[0, k + 1]) if shared else _blend(height, rows, weights, k + 1)
+        h_hi = (float(height[0, k + 1]) if shared else
+                _blend4(slab_h, height, cached, s0, s1, s2, s3, rows, wt0, t_w, w, k + 1))
     if k == nlev - 2 and alt > h_hi + floats[F_HEIGHT_TOL]:
         return math.nan, math.nan, ALT_ABOVE, k
     if k == 0 and alt < min(floats[F_LOWEST_ALT], h_lo):
         return math.nan, math.nan, ALT_BELOW, k
-    if k != hinted:
-        u_lo = _blend(u, rows, weights, k)
-        u_hi = _blend(u, rows, weights, k + 1)
-        v_lo = _blend(v, rows, weights, k)
-        v_hi = _blend(v, rows, weights, k + 1)
+    u_lo = _blend4(slab_u, u, cached, s0, s1, s2, s3, rows, wt0, t_w, w, k)
+    u_hi = _blend4(slab_u, u, cached, s0, s1, s2, s3, rows, wt0, t_w, w, k + 1)
+    v_lo = _blend4(slab_v, v, cached, s0, s1, s2, s3, rows, wt0, t_w, w, k)
+    v_hi = _blend4(slab_v, v, cached, s0, s1, s2, s3, rows, wt0, t_w, w, k + 1)
     f = min((alt - h_lo) / (h_hi - h_lo), 1.0)  # f < 0 below the bottom level: extrapolation
     return (1.0 - f) * u_lo + f * u_hi, (1.0 - f) * v_lo + f * v_hi, OK, k
-
-
-@numba.njit(cache=True)
-def sample_many(
-    grid: KernelGrid, t: Any, lat: Any, lon: Any, alt: Any
-) -> tuple[Any, Any, Any]:
-    """`sample_point` over 1-D arrays: (u, v, status) arrays."""
-    n = t.size
-    u = np.empty(n)
-    v = np.empty(n)
-    status = np.empty(n, dtype=np.int64)
-    times, lats, lon_nodes, uu, vv, height, ints, floats = grid
-    hint = 0
-    for i in range(n):
-        u[i], v[i], status[i], hint = sample_point(times, lats, lon_nodes, uu, vv, height, ints,
-                                                   floats, t[i], lat[i], lon[i], alt[i], hint)
-    return u, v, status
