@@ -21,10 +21,11 @@
 Tawhiri's side of 1 and 2: with `--tawhiri`, measured in this run on the same grid
 (`tawhiri_anchor`: its Cython modules built from the checkout into a cache, needs Cython): the
 median of many single trajectories, and 1000 runs one member at a time with the ascent rates
-and burst altitudes of the 1000-member ensemble; Tawhiri's landing point is checked against
-stratolink's. Without it (or without Cython), figures measured once on this machine: 0.5 ms
-per trajectory, 0.73-1.09 s for 1000 runs; this machine's speed drifts by up to 1.6x between
-minutes, so only the measured ratios are worth quoting.
+and burst altitudes of the 1000-member ensemble, in rounds alternating with stratolink's
+ensemble; Tawhiri's landing point is checked against stratolink's. Without it (or without
+Cython), figures measured once on this machine: 0.5 ms per trajectory, 0.73-1.09 s for 1000
+runs; this machine's speed drifts by up to 1.9x between minutes, so only the measured ratios
+are worth quoting.
 
 Timings are medians of wall time and of this process's CPU time: on a shared machine (the load
 average is printed) wall time also counts the time other processes held the cores, CPU time
@@ -77,6 +78,9 @@ LAUNCH = Launch(lat=52.2, lon=0.1, alt=0.0,
                 + 5400.0)
 PROFILE = StandardProfile(5.0, 30000.0, 5.0)
 ENSEMBLE_BURST_SPREAD_M = 500.0
+ROUNDS = 3
+"""Rounds of the 1000-member comparison, each: our members on all threads, on one thread,
+then 1000 Tawhiri runs."""
 MEMBERS = 2_000
 HOURS = 24
 SCALAR_MEMBERS = 4
@@ -192,6 +196,11 @@ def tawhiri_single(tawhiri: tawhiri_anchor.Tawhiri, repeats: int) -> tuple[float
         return median_ms(one, repeats)
 
 
+def medians(rounds: list[tuple[float, float]]) -> tuple[float, float]:
+    """Median wall and CPU ms over rounds of (wall, CPU) figures."""
+    return (statistics.median(r[0] for r in rounds), statistics.median(r[1] for r in rounds))
+
+
 def tawhiri_1000(tawhiri: tawhiri_anchor.Tawhiri, repeats: int) -> tuple[float, float]:
     """Median wall and CPU ms of 1000 Tawhiri runs, one member at a time, with the ascent
     rates and burst altitudes of the 1000-member stratolink ensemble."""
@@ -252,15 +261,23 @@ def main() -> None:
                              burst_altitude_spread_m=ENSEMBLE_BURST_SPREAD_M, workers=1,
                              tracked=10)
 
-        ensemble_ms, ensemble_cpu = median_ms(ensemble, 7)
+        # Rounds alternate the two sides, so that a change of the machine's speed between
+        # minutes falls on both; each figure is the median over the rounds.
+        all_threads, one_thread, t_runs = [], [], []
         threads = numba.get_num_threads()
-        numba.set_num_threads(1)
-        try:
-            one_thread_ms, one_thread_cpu = median_ms(ensemble, 7)
-        finally:
-            numba.set_num_threads(threads)
+        for _ in range(ROUNDS):
+            all_threads.append(median_ms(ensemble, 3))
+            numba.set_num_threads(1)
+            try:
+                one_thread.append(median_ms(ensemble, 3))
+            finally:
+                numba.set_num_threads(threads)
+            if tawhiri is not None:
+                t_runs.append(tawhiri_1000(tawhiri, 1))
+        ensemble_ms, ensemble_cpu = medians(all_threads)
+        one_thread_ms, one_thread_cpu = medians(one_thread)
         if tawhiri is not None:
-            t_1000 = tawhiri_1000(tawhiri, 3)
+            t_1000 = medians(t_runs)
             figures = TawhiriFigures("measured", t_single[0], t_single[1], t_1000[0], t_1000[1],
                                      landing_km)
     latency_ms = tawhiri_latency_ms(field, 100)
