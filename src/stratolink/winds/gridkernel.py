@@ -148,12 +148,12 @@ def time_bracket(times: Any, ints: Any, floats: Any, t: float) -> tuple[int, int
 
 
 COLUMN_SLOTS = 1024
-"""Columns a `ColumnCache` holds (a power of two: a column's slot is its index's low bits)."""
+"""Columns a `column_cache` holds (a power of two: a column's slot is its index's low bits)."""
 
 
 @numba.njit(cache=True)
 def column_cache(nlev: int) -> tuple[Any, ...]:
-    """An empty cache of time-blended columns for `sample_cached`: u, v and height of
+    """An empty cache of time-blended columns for `sample_at`: u, v and height of
     `COLUMN_SLOTS` columns at `nlev` levels, each slot's column index and pass stamp, and
     the (time, stamp) of the current pass."""
     return (np.empty((COLUMN_SLOTS, nlev)), np.empty((COLUMN_SLOTS, nlev)),
@@ -162,22 +162,28 @@ def column_cache(nlev: int) -> tuple[Any, ...]:
 
 
 @no_refcount(inline="always")
-def _slot(slab_u: Any, slab_v: Any, slab_h: Any, slot_col: Any, slot_stamp: Any, stamp: int,
-          u: Any, v: Any, height: Any, shared: int, col: int, row0: int, row1: int,
-          wt0: float, tw: float) -> int:
-    """The slot of column `col` blended between rows `row0` and `row1` with weights `wt0`,
-    `tw`: filled (every level of u, v and height) when it holds another column or pass."""
-    s = col & (COLUMN_SLOTS - 1)
+def _time_blend(a: Any, row0: int, row1: int, level: int, wt0: float, tw: float) -> float:
+    """`a` at `level` between grid rows `row0` and `row1` (the same column at the two
+    times), weighted `wt0` and `tw`: the one expression both the cache and a member
+    blending its own columns use, so the two give the same bits."""
+    return wt0 * a[row0, level] + tw * a[row1, level]
+
+
+@no_refcount(inline="always")
+def _fill(slab_u: Any, slab_v: Any, slab_h: Any, slot_col: Any, slot_stamp: Any, stamp: int,
+          u: Any, v: Any, height: Any, shared: int, s: int, col: int, row0: int, row1: int,
+          wt0: float, tw: float) -> None:
+    """Slot `s` holding column `col` blended between rows `row0` and `row1`: filled (every
+    level of u, v and height) when it holds another column or pass."""
     if slot_col[s] != col or slot_stamp[s] != stamp:
         for level in range(u.shape[1]):
-            slab_u[s, level] = wt0 * u[row0, level] + tw * u[row1, level]
-            slab_v[s, level] = wt0 * v[row0, level] + tw * v[row1, level]
+            slab_u[s, level] = _time_blend(u, row0, row1, level, wt0, tw)
+            slab_v[s, level] = _time_blend(v, row0, row1, level, wt0, tw)
         if not shared:
             for level in range(u.shape[1]):
-                slab_h[s, level] = wt0 * height[row0, level] + tw * height[row1, level]
+                slab_h[s, level] = _time_blend(height, row0, row1, level, wt0, tw)
         slot_col[s] = col
         slot_stamp[s] = stamp
-    return s
 
 
 @no_refcount(inline="always")
@@ -189,11 +195,10 @@ def _blend4(slab: Any, a: Any, cached: bool, s0: int, s1: int, s2: int, s3: int,
     if cached:
         return (w[0] * slab[s0, level] + w[1] * slab[s1, level] + w[2] * slab[s2, level]
                 + w[3] * slab[s3, level])
-    c0 = wt0 * a[rows[0], level] + tw * a[rows[4], level]
-    c1 = wt0 * a[rows[1], level] + tw * a[rows[5], level]
-    c2 = wt0 * a[rows[2], level] + tw * a[rows[6], level]
-    c3 = wt0 * a[rows[3], level] + tw * a[rows[7], level]
-    return w[0] * c0 + w[1] * c1 + w[2] * c2 + w[3] * c3
+    return (w[0] * _time_blend(a, rows[0], rows[4], level, wt0, tw)
+            + w[1] * _time_blend(a, rows[1], rows[5], level, wt0, tw)
+            + w[2] * _time_blend(a, rows[2], rows[6], level, wt0, tw)
+            + w[3] * _time_blend(a, rows[3], rows[7], level, wt0, tw))
 
 
 @no_refcount(inline="always")
@@ -263,14 +268,14 @@ def sample_at(
         # Two of the four columns in one slot would evict each other: blend them here.
         cached = not (s0 == s1 or s0 == s2 or s0 == s3 or s1 == s2 or s1 == s3 or s2 == s3)
     if cached:
-        _slot(slab_u, slab_v, slab_h, slot_col, slot_stamp, stamp, u, v, height, shared,
-              cols[0], rows[0], rows[4], wt0, t_w)
-        _slot(slab_u, slab_v, slab_h, slot_col, slot_stamp, stamp, u, v, height, shared,
-              cols[1], rows[1], rows[5], wt0, t_w)
-        _slot(slab_u, slab_v, slab_h, slot_col, slot_stamp, stamp, u, v, height, shared,
-              cols[2], rows[2], rows[6], wt0, t_w)
-        _slot(slab_u, slab_v, slab_h, slot_col, slot_stamp, stamp, u, v, height, shared,
-              cols[3], rows[3], rows[7], wt0, t_w)
+        _fill(slab_u, slab_v, slab_h, slot_col, slot_stamp, stamp, u, v, height, shared,
+              s0, cols[0], rows[0], rows[4], wt0, t_w)
+        _fill(slab_u, slab_v, slab_h, slot_col, slot_stamp, stamp, u, v, height, shared,
+              s1, cols[1], rows[1], rows[5], wt0, t_w)
+        _fill(slab_u, slab_v, slab_h, slot_col, slot_stamp, stamp, u, v, height, shared,
+              s2, cols[2], rows[2], rows[6], wt0, t_w)
+        _fill(slab_u, slab_v, slab_h, slot_col, slot_stamp, stamp, u, v, height, shared,
+              s3, cols[3], rows[3], rows[7], wt0, t_w)
 
     k = min(max(hint, 0), nlev - 2)
     if shared:
